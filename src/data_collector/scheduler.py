@@ -48,8 +48,7 @@ async def wall_clock_ticks(
     """
     boundary = math.floor(clock() / interval + 1) * interval
     while True:
-        delay = boundary - clock()
-        if delay > 0:
+        while (delay := boundary - clock()) > 0:  # the loop's timer may wake a hair early
             await asyncio.sleep(delay)
         now = clock()
         missed = max(0, math.floor((now - boundary) / interval + 1e-9))

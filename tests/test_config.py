@@ -1,0 +1,141 @@
+"""Configuration: substitution, decoding, and one-line errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from data_collector.config import ConfigError, load_config
+from data_collector.pairs import Pair, parse_pair
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_has_the_documented_defaults() -> None:
+    config = load_config(REPO / "config.yaml", env={})
+    dc = config.data_collector
+    assert dc.enabled is True
+    assert dc.snapshot_interval == 1
+    assert dc.analytics_interval == 10
+    assert dc.exchanges == ["mexc", "gateio"]
+    assert len(config.pairs) == 20
+    assert len(set(config.pairs)) == 20
+    assert dc.analytics.arbitrage_threshold == 0.05
+    assert dc.analytics.volume_threshold == 1000
+    assert dc.analytics.spread_alert_threshold == 0.1
+    assert config.exchanges["mexc"].websocket_url == "wss://wbs-api.mexc.com/ws"
+    assert config.exchanges["mexc"].taker_fee == 0.0005
+    assert config.exchanges["gateio"].websocket_url == "wss://api.gateio.ws/ws/v4/"
+    assert config.exchanges["gateio"].taker_fee == 0.002
+    assert config.database.dsn == ""
+    assert config.database.host == ""
+    assert config.monitoring.port == 9108
+
+
+def test_env_substitution_with_and_without_defaults() -> None:
+    env = {
+        "DATABASE_URL": "postgresql://u:secret@db:5433/x",
+        "POSTGRES_PORT": "6543",
+        "MEXC_API_KEY": "k",
+    }
+    config = load_config(REPO / "config.yaml", env=env)
+    assert config.database.dsn == "postgresql://u:secret@db:5433/x"
+    assert config.database.port == 6543  # a string from the environment, typed by the schema
+    assert config.database.user == "postgres"  # ${POSTGRES_USER:postgres}
+    assert config.exchanges["mexc"].api_key == "k"
+    assert config.exchanges["gateio"].api_key == ""
+
+
+def test_unset_variable_without_default_names_key_and_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, 'database:\n  dsn: "${NO_SUCH_VAR}"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert "database.dsn" in str(err.value)
+    assert "NO_SUCH_VAR" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "hint"),
+    [
+        ("data_collector: {snapshot_interval: 0}", "data_collector.snapshot_interval", "> 0"),
+        ("data_collector: {analytics_interval: -5}", "data_collector.analytics_interval", "> 0"),
+        (
+            "data_collector: {analytics: {arbitrage_threshold: -0.1}}",
+            "data_collector.analytics.arbitrage_threshold",
+            "0 or greater",
+        ),
+        ("data_collector: {snapshot_interval: fast}", "data_collector.snapshot_interval", "fast"),
+        ("data_collector: {exchanges: [mexc, kraken]}", "data_collector.exchanges[1]", "kraken"),
+        (
+            "data_collector: {symbols: [BTC/USDT, BTCUSDT]}",
+            "data_collector.symbols[1]",
+            "BASE/QUOTE",
+        ),
+        ("data_collector: {symbols: [BTC/USDT, btc_usdt]}", "data_collector.symbols[1]", "twice"),
+        ("data_collector: {colour: red}", "data_collector.colour", "allowed keys"),
+        ("database: {passwd: x}", "database.passwd", "password"),
+        ("exchanges: {mexc: {taker_fee: 0.5}}", "exchanges.mexc.taker_fee", "fraction"),
+        ("exchanges: {mexc: {websocket_url: http://x}}", "exchanges.mexc.websocket_url", "wss://"),
+        ("exchanges: {binance: {taker_fee: 0.001}}", "exchanges.binance", "supported"),
+        ("database: {port: 70000}", "database.port", "70000"),
+        ("monitoring: {enabled: maybe}", "monitoring.enabled", "maybe"),
+    ],
+)
+def test_bad_values_name_the_key_the_value_and_the_rule(
+    tmp_path: Path, text: str, key: str, hint: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    message = str(err.value)
+    assert message.startswith(key), message
+    assert hint.replace("> 0", "greater than 0") in message
+    assert "\n" not in message
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml", env={})
+    with pytest.raises(ConfigError, match="not valid YAML at line 2"):
+        load_config(write(tmp_path, "a: 1\n  b: [\n"), env={})
+
+
+def test_partial_exchange_block_takes_the_venue_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "exchanges: {mexc: {taker_fee: 0.001}}"), env={})
+    assert config.exchanges["mexc"].websocket_url == "wss://wbs-api.mexc.com/ws"
+    assert config.exchanges["mexc"].taker_fee == 0.001
+    assert config.exchanges["gateio"].taker_fee == 0.002
+
+
+def test_symbols_override(tmp_path: Path) -> None:
+    config = load_config(REPO / "config.yaml", env={}, symbols_override="SOL_USDT, eth/usdt")
+    assert config.pairs == [Pair("SOL", "USDT"), Pair("ETH", "USDT")]
+    with pytest.raises(ConfigError, match=r"^--symbols: malformed pair 'SOLUSDT'"):
+        load_config(REPO / "config.yaml", env={}, symbols_override="SOLUSDT")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("BTC/USDT", Pair("BTC", "USDT")),
+        ("eth_usdt", Pair("ETH", "USDT")),
+        (" 1000SATS/USDT ", Pair("1000SATS", "USDT")),
+    ],
+)
+def test_parse_pair_accepts_both_forms(text: str, expected: Pair) -> None:
+    assert parse_pair(text) == expected
+    assert str(parse_pair(text)) == f"{expected.base}/{expected.quote}"
+
+
+@pytest.mark.parametrize(
+    "text", ["BTCUSDT", "BTC/", "/USDT", "BTC-USDT", "BTC/USDT/X", "", "BT C/USDT"]
+)
+def test_parse_pair_rejects_malformed(text: str) -> None:
+    with pytest.raises(ValueError, match="BASE/QUOTE"):
+        parse_pair(text)

@@ -1,0 +1,83 @@
+"""Snapshot scheduler: wall-clock alignment, missed ticks, and which quotes become rows."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from datetime import UTC, datetime
+
+from data_collector.cache import QuoteCache
+from data_collector.pairs import Pair
+from data_collector.scheduler import SnapshotScheduler, build_rows, wall_clock_ticks
+from data_collector.venues.base import QuoteUpdate
+
+BTC, ETH, SOL = Pair("BTC", "USDT"), Pair("ETH", "USDT"), Pair("SOL", "USDT")
+
+
+def quote(symbol: str, bid: str | None, ask: str | None, seq: int = 1, ms: int = 0) -> QuoteUpdate:
+    return QuoteUpdate(symbol, bid, "1.5" if bid else None, ask, "2.25" if ask else None, ms, seq)
+
+
+async def test_ticks_land_on_wall_clock_multiples() -> None:
+    interval = 0.1
+    seen: list[tuple[float, float]] = []
+    async for boundary, missed in wall_clock_ticks(interval):
+        seen.append((boundary, time.time()))
+        assert missed == 0
+        if len(seen) == 4:
+            break
+    for boundary, woke in seen:
+        assert math.isclose(boundary / interval, round(boundary / interval), abs_tol=1e-6)
+        assert woke >= boundary  # never early
+    steps = [b - a for (a, _), (b, _) in itertools.pairwise(seen)]
+    assert all(math.isclose(step, interval, rel_tol=1e-6) for step in steps)
+
+
+async def test_a_blocked_loop_reports_missed_ticks_and_realigns() -> None:
+    interval = 0.1
+    results: list[tuple[float, int]] = []
+    async for boundary, missed in wall_clock_ticks(interval):
+        results.append((boundary, missed))
+        if len(results) == 1:
+            time.sleep(0.35)  # deliberately block the event loop past three boundaries
+        if len(results) == 2:
+            break
+    (first, _), (second, missed) = results
+    assert missed >= 2
+    assert math.isclose(second - first, (missed + 1) * interval, rel_tol=1e-6)
+
+
+def test_rows_only_for_live_two_sided_quotes_with_exact_strings() -> None:
+    cache = QuoteCache(["mexc", "gateio"], [BTC, ETH, SOL])
+    cache.apply(0, 0, quote("BTCUSDT", "80535.880", "80535.89", ms=1789897517479), 1)
+    cache.apply(1, 0, quote("BTC_USDT", "80535.10", "80536.00"), 1)
+    cache.apply(0, 1, quote("ETHUSDT", None, "3000.1"), 1)  # one-sided: never stored
+    cache.apply(1, 2, quote("SOL_USDT", "150.1", "150.2"), 1)
+    cache.mark_not_live(1, [2])  # its connection dropped: not stored until refreshed
+    tick = datetime(2026, 11, 23, 14, 0, 1, tzinfo=UTC)
+    rows = build_rows(cache.snapshot(), tick)
+    assert sorted(rows, key=lambda r: r[0]) == [
+        ("gateio", "BTC", "USDT", "80535.10", "1.5", "80536.00", "2.25", tick, None),
+        (
+            "mexc", "BTC", "USDT", "80535.880", "1.5", "80535.89", "2.25", tick,
+            datetime.fromtimestamp(1789897517.479, UTC),
+        ),
+    ]  # fmt: skip
+    cache.apply(1, 2, quote("SOL_USDT", "150.3", "150.4", seq=2), 2)
+    assert len(build_rows(cache.snapshot(), tick)) == 3
+
+
+def test_capture_feeds_sinks_and_callbacks_with_the_tick_time() -> None:
+    cache = QuoteCache(["mexc"], [BTC])
+    cache.apply(0, 0, quote("BTCUSDT", "1", "2"), 1)
+    got_rows: list[list[tuple]] = []
+    got_ticks: list[datetime] = []
+    scheduler = SnapshotScheduler(
+        cache, 1.0, sinks=[got_rows.append], on_snapshot=[lambda _s, t: got_ticks.append(t)]
+    )
+    scheduler.capture(1_790_000_000.0)
+    expected = datetime.fromtimestamp(1_790_000_000, UTC)
+    assert got_ticks == [expected]
+    assert [row[7] for row in got_rows[0]] == [expected]
+    assert scheduler.stats.ticks == 1 and scheduler.stats.rows == 1
