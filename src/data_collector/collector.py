@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -20,9 +21,13 @@ from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.connection import ConnectionSettings
 from data_collector.manager import FeedManager
+from data_collector.monitoring import MonitoringServer
 from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.venues import get_venue
+
+if TYPE_CHECKING:
+    from db.writer import SnapshotWriter
 
 log = structlog.get_logger("data_collector.collector")
 
@@ -40,8 +45,9 @@ class Collector:
     manager: FeedManager
     scheduler: SnapshotScheduler
     analytics: Analytics
-    writer: object | None = None
+    writer: SnapshotWriter | None = None
     database_label: str = "none (dry run)"
+    monitoring: MonitoringServer | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -96,7 +102,7 @@ def _assemble(
     config: Config,
     pairs: list[Pair],
     urls: dict[str, str],
-    writer: object | None,
+    writer: SnapshotWriter | None,
     label: str,
     dry_run: bool,
 ) -> Collector:
@@ -112,11 +118,16 @@ def _assemble(
         volume_threshold=a.volume_threshold,
         spread_alert_threshold=a.spread_alert_threshold,
     )
-    sinks = [writer.submit] if writer is not None else []  # type: ignore[attr-defined]
+    sinks = [writer.submit] if writer is not None else []
     scheduler = SnapshotScheduler(
         cache, dc.snapshot_interval, sinks=sinks, on_snapshot=[analytics.on_tick], dry_run=dry_run
     )
-    return Collector(config, cache, manager, scheduler, analytics, writer, label)
+    collector = Collector(config, cache, manager, scheduler, analytics, writer, label)
+    if config.monitoring.enabled:
+        monitoring = MonitoringServer(collector, config.monitoring.host, config.monitoring.port)
+        scheduler.after_tick.append(monitoring.after_tick)
+        collector.monitoring = monitoring
+    return collector
 
 
 def _fields(struct: object) -> dict[str, object]:
@@ -131,6 +142,8 @@ async def _run(collector: Collector, duration: float | None, started: asyncio.Ev
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, _on_signal, sig, stop)
+    if collector.monitoring is not None:
+        await collector.monitoring.start()
     await collector.manager.start()
     tasks = [
         asyncio.create_task(collector.scheduler.run(), name="snapshot-scheduler"),
@@ -151,6 +164,8 @@ async def _run(collector: Collector, duration: float | None, started: asyncio.Ev
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await collector.manager.stop()
+        if collector.monitoring is not None:
+            await collector.monitoring.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
@@ -194,7 +209,7 @@ async def _report_subscriptions(collector: Collector) -> None:
 
 async def _start_database(
     config: Config, pairs: list[Pair], cleanups: list[Callable[[], Awaitable[None]]]
-) -> tuple[object, str]:
+) -> tuple[SnapshotWriter, str]:
     from db.dsn import build_dsn, redact_dsn
     from db.migrations import apply_migrations
     from db.pool import create_pool

@@ -95,12 +95,14 @@ class SnapshotScheduler:
         *,
         sinks: Sequence[Callable[[list[SnapshotRow]], None]] = (),
         on_snapshot: Sequence[Callable[[Snapshot, datetime], None]] = (),
+        after_tick: Sequence[Callable[[Snapshot, TickStats], None]] = (),
         dry_run: bool = False,
     ) -> None:
         self.cache = cache
         self.interval = interval
         self.sinks = list(sinks)
         self.on_snapshot = list(on_snapshot)
+        self.after_tick = list(after_tick)
         self.dry_run = dry_run
         self.stats = TickStats()
 
@@ -120,6 +122,8 @@ class SnapshotScheduler:
         for callback in self.on_snapshot:
             callback(snap, tick_time)
         self._record(boundary, tick_time, rows, started)
+        for observer in self.after_tick:
+            observer(snap, self.stats)
         return rows
 
     def _record(

@@ -1,0 +1,135 @@
+"""``--status``: effective configuration (secrets redacted), the database and its contents, and
+a running collector's health. Never connects to the venues; returns within a few seconds."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from data_collector import __version__
+from data_collector.config import Config
+
+REDACTED = "***"
+DB_TIMEOUT = 3.0
+HEALTH_TIMEOUT = 1.5
+
+
+def redacted_config(config: Config) -> dict[str, Any]:
+    """The effective configuration as plain data, every secret replaced."""
+    from db.dsn import redact_dsn
+
+    data = msgspec.to_builtins(config)
+    db = data["database"]
+    db["dsn"] = redact_dsn(db["dsn"]) if db["dsn"] else ""
+    if db["password"]:
+        db["password"] = REDACTED
+    for exchange in data["exchanges"].values():
+        for key in ("api_key", "api_secret"):
+            if exchange.get(key):
+                exchange[key] = REDACTED
+    return data
+
+
+async def print_status(config: Config, *, config_path: str | Path = "config.yaml") -> int:
+    print(f"cex-arb-collector {__version__} status")
+    print(f"\nConfiguration ({config_path}, secrets redacted):")
+    print(_indent(yaml.safe_dump(redacted_config(config), sort_keys=False)))
+    for line in await _database_lines(config):
+        print(line)
+    if config.monitoring.enabled:
+        for line in await _health_lines(config):
+            print(line)
+    return 0
+
+
+async def _database_lines(config: Config) -> list[str]:
+    from db.dsn import build_dsn, redact_dsn
+    from db.status import database_status
+
+    db = config.database
+    lines = ["Database:"]
+    with _embedded_if_needed(config, lines) as embedded_dsn:
+        if db.dsn:
+            dsn = db.dsn
+            lines.append(f"  in use:      {redact_dsn(dsn)}")
+        elif db.host:
+            dsn = build_dsn(db.host, db.port, db.database, db.user, db.password)
+            lines.append(f"  in use:      {redact_dsn(dsn)}")
+        else:
+            dsn = embedded_dsn
+        if dsn is None:
+            return lines
+        status = await database_status(dsn, timeout=DB_TIMEOUT)
+    if not status.reachable:
+        lines.append(f"  reachable:   no ({status.error})")
+        return lines
+    lines.append("  reachable:   yes")
+    lines.append(f"  migrations:  {', '.join(status.migrations_applied) or 'none applied yet'}")
+    lines.append(f"  rows:        {status.total_rows if status.total_rows is not None else 0}")
+    lines.append(f"  latest snapshot: {_when(status.latest_timestamp)}")
+    for exchange, (rows, latest) in sorted(status.per_exchange.items()):
+        lines.append(f"    {exchange:<8} {rows:>12} rows, latest {_when(latest)}")
+    return lines
+
+
+@contextlib.contextmanager
+def _embedded_if_needed(config: Config, lines: list[str]) -> Iterator[str | None]:
+    """Yield the embedded server's DSN when the configuration uses it, else None.
+
+    A server that is not initialised yet is reported, not created: --status has no side
+    effects on a fresh machine. A stopped one is started for the query and stopped again.
+    """
+    db = config.database
+    if db.dsn or db.host:
+        yield None
+        return
+    from db.embedded import EmbeddedPostgres
+
+    pgdata = config.data_dir / "postgres"
+    lines.append(f"  in use:      embedded PostgreSQL in {pgdata}")
+    if not (pgdata / "PG_VERSION").exists():
+        lines.append("  state:       not initialised yet (created on the collector's first run)")
+        yield None
+        return
+    embedded = EmbeddedPostgres.start(pgdata)
+    try:
+        yield embedded.dsn
+    finally:
+        embedded.stop()
+
+
+async def _health_lines(config: Config) -> list[str]:
+    import aiohttp
+
+    url = f"http://{config.monitoring.host}:{config.monitoring.port}/health"
+    lines = ["Running collector:"]
+    try:
+        timeout = aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
+            body = await resp.text()
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        lines.append(f"  not answering at {url} (no collector running with monitoring here)")
+        return lines
+    lines.append(f"  {url}: HTTP {resp.status}")
+    try:
+        lines.append(_indent(json.dumps(json.loads(body), indent=2)))
+    except ValueError:
+        lines.append(_indent(body[:2000]))
+    return lines
+
+
+def _when(value: object) -> str:
+    return "none" if value is None else str(value)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.rstrip().splitlines())
+
+
+__all__ = ["print_status", "redacted_config"]
