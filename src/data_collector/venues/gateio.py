@@ -1,0 +1,174 @@
+"""Gate.io spot v4: JSON over WebSocket, channel ``spot.book_ticker``.
+
+Protocol facts: shared/EXCHANGES.md ("Gate.io spot v4"). Pure: builds frames and decodes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+import msgspec
+
+from data_collector.pairs import Pair
+from data_collector.venues.base import (
+    IGNORED,
+    PONG,
+    UPGRADE,
+    Malformed,
+    ParseResult,
+    QuoteUpdate,
+    SubscribeResult,
+    Venue,
+    VenueError,
+)
+
+CHANNEL = "spot.book_ticker"
+PAIRS_PER_MESSAGE = 100
+_INT32_MAX = 2**31 - 1
+
+# The cache stores times and sequences as int64: larger numbers are malformed, not a crash.
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_PAIR_TOKEN_RE = re.compile(r"[A-Z0-9]+_[A-Z0-9]+")
+
+
+_TICKER_NAMES = {"bid_price": "b", "bid_qty": "B", "ask_price": "a", "ask_qty": "A"}
+
+
+class _Ticker(msgspec.Struct, gc=False, rename=_TICKER_NAMES):
+    s: str
+    t: _Int64 = 0
+    u: _Int64 = -1
+    bid_price: str = ""
+    bid_qty: str = ""
+    ask_price: str = ""
+    ask_qty: str = ""
+
+
+class _Update(msgspec.Struct, gc=False):
+    """Only a book-ticker update decodes as this; anything else falls back to ``_Control``.
+
+    The Literal fields make msgspec reject other frames itself, which measured faster (about
+    620 ns per update) than one lenient struct checked in Python (about 700 ns).
+    """
+
+    channel: Literal["spot.book_ticker"]
+    event: Literal["update"]
+    result: _Ticker
+
+
+class _Error(msgspec.Struct, gc=False):
+    code: int = 0
+    message: str = ""
+
+
+class _Control(msgspec.Struct, gc=False):
+    """Any other frame; ``time``, ``time_ms``, ``result`` and newer keys are ignored."""
+
+    channel: str = ""
+    event: str = ""
+    error: _Error | None = None
+    payload: list[str] | None = None
+
+
+_update_decoder = msgspec.json.Decoder(_Update)
+_control_decoder = msgspec.json.Decoder(_Control)
+
+
+class GateIO(Venue):
+    """Gate.io spot best bid/ask, pushed on change."""
+
+    name = "gateio"
+    default_url = "wss://api.gateio.ws/ws/v4/"
+    max_subscriptions_per_connection = None
+    ping_interval = 8.0
+    max_connection_lifetime = None
+
+    def __init__(self) -> None:
+        self._last_id = 0
+
+    def symbol(self, pair: Pair) -> str:
+        return f"{pair.base}_{pair.quote}"
+
+    def subscribe_messages(self, symbols: Sequence[str], now: float) -> list[str]:
+        return self._requests("subscribe", symbols, now)
+
+    def unsubscribe_messages(self, symbols: Sequence[str], now: float) -> list[str]:
+        return self._requests("unsubscribe", symbols, now)
+
+    def ping_message(self, now: float) -> str:
+        return msgspec.json.encode({"time": int(now), "channel": "spot.ping"}).decode()
+
+    def _next_id(self) -> int:
+        """Request ids count up from 1 and wrap inside the int32 range Gate requires."""
+        self._last_id = self._last_id % _INT32_MAX + 1
+        return self._last_id
+
+    def _requests(self, event: str, symbols: Sequence[str], now: float) -> list[str]:
+        return [
+            msgspec.json.encode(
+                {
+                    "time": int(now),
+                    "id": self._next_id(),
+                    "channel": CHANNEL,
+                    "event": event,
+                    "payload": list(symbols[start : start + PAIRS_PER_MESSAGE]),
+                }
+            ).decode()
+            for start in range(0, len(symbols), PAIRS_PER_MESSAGE)
+        ]
+
+    def parse(self, data: bytes) -> ParseResult:
+        try:
+            r = _update_decoder.decode(data).result
+        except msgspec.DecodeError as exc:  # not an update (or a bad one): the rare path
+            return _parse_other(data, exc)
+        except Exception as exc:  # e.g. a non-buffer argument; never raise
+            return Malformed(f"gateio: {type(exc).__name__}: {exc}"[:300])
+        if not r.s:
+            return Malformed("gateio: update without symbol")
+        return QuoteUpdate(
+            r.s,
+            r.bid_price or None,
+            r.bid_qty or None,
+            r.ask_price or None,
+            r.ask_qty or None,
+            r.t,
+            r.u,
+        )
+
+
+def _parse_other(data: bytes, update_error: Exception) -> ParseResult:
+    try:
+        msg = _control_decoder.decode(data)
+    except Exception as exc:
+        return Malformed(f"gateio: {type(exc).__name__}: {exc}"[:300])
+    try:
+        return _classify(msg, update_error)
+    except Exception as exc:  # belt and braces: parse never raises
+        return Malformed(f"gateio: {type(exc).__name__}: {exc}"[:300])
+
+
+def _classify(msg: _Control, update_error: Exception) -> ParseResult:
+    channel, event, error = msg.channel, msg.event, msg.error
+    if channel == CHANNEL and event == "update":  # the update decoder already refused it
+        return Malformed(f"gateio: bad update: {update_error}"[:300])
+    if channel == "spot.pong":
+        return PONG
+    if event == "upgrade":
+        return UPGRADE
+    if event == "subscribe" and channel in (CHANNEL, ""):
+        return _subscribe_result(msg)
+    if error is not None:
+        return VenueError(error.message or f"code {error.code}")
+    return IGNORED  # unsubscribe acks, other channels, unknown events
+
+
+def _subscribe_result(msg: _Control) -> SubscribeResult:
+    error = msg.error
+    if error is None:
+        return SubscribeResult(accepted=msg.payload or [], rejected=[])
+    # Newer replies echo the request's pairs; older ones only name them in the message.
+    rejected = msg.payload or _PAIR_TOKEN_RE.findall(error.message)
+    return SubscribeResult(accepted=[], rejected=rejected, reason=error.message)

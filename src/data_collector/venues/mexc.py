@@ -1,0 +1,180 @@
+"""MEXC spot v3: JSON control messages in text frames, protobuf book tickers in binary frames.
+
+Protocol facts: shared/EXCHANGES.md ("MEXC spot v3"). Pure: builds frames and decodes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+import msgspec
+
+from data_collector.pairs import Pair
+from data_collector.venues.base import (
+    IGNORED,
+    PONG,
+    Malformed,
+    ParseResult,
+    QuoteUpdate,
+    SubscribeResult,
+    Venue,
+    VenueError,
+)
+from data_collector.venues.proto import mexc_push_pb2
+
+CHANNEL_PREFIX = "spot@public.aggre.bookTicker.v3.api.pb@100ms@"
+MAX_SUBSCRIPTIONS = 30
+
+_INT64_MAX = 2**63 - 1
+
+# Rejections keep "code":0; only the text tells. The colon before the reason is full-width.
+_REJECTED_RE = re.compile(r"Not Subscribed successfully!\s*\[([^\]]*)\]")
+_ACCEPTED_RE = re.compile(r"(?<!Not )Subscribed successful!\s*\[([^\]]*)\]")
+_REASON_RE = re.compile(r"Reason\s*[:：]\s*(.*)", re.DOTALL)
+
+
+class _Control(msgspec.Struct, gc=False):
+    """A JSON control reply: ``{"id":0,"code":0,"msg":"..."}``; other keys are ignored."""
+
+    code: int = 0
+    msg: str = ""
+
+
+_control_decoder = msgspec.json.Decoder(_Control)
+
+
+def _channel_symbols(channels: str) -> list[str]:
+    """``a@...@BTCUSDT,b@...@ETHUSDT`` -> ``["BTCUSDT", "ETHUSDT"]``."""
+    return [c.strip().rpartition("@")[2] for c in channels.split(",") if c.strip()]
+
+
+def _sequence(version: str) -> int:
+    """``version`` as an int, -1 when absent or not a decimal number.
+
+    Raises ValueError beyond int64: the cache stores sequences as int64.
+    """
+    if not (version and version.isascii() and version.isdigit()):
+        return -1
+    if len(version) > 19 or (value := int(version)) > _INT64_MAX:
+        raise ValueError(f"version out of int64 range: {version[:40]!r}")
+    return value
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Mexc(Venue):
+    """MEXC spot: aggregated book ticker (``publicAggreBookTicker``, body 315) every 100 ms."""
+
+    name = "mexc"
+    default_url = "wss://wbs-api.mexc.com/ws"
+    max_subscriptions_per_connection = MAX_SUBSCRIPTIONS
+    ping_interval = 15.0
+    max_connection_lifetime = 24 * 3600.0
+
+    def __init__(self) -> None:
+        # One wrapper reused for every push: ParseFromString clears it, and parse copies the
+        # strings out before returning, so nothing aliases it.
+        self._wrapper = mexc_push_pb2.PushDataV3ApiWrapper()
+
+    def symbol(self, pair: Pair) -> str:
+        return f"{pair.base}{pair.quote}"
+
+    @staticmethod
+    def channel(symbol: str) -> str:
+        return CHANNEL_PREFIX + symbol
+
+    def subscribe_messages(self, symbols: Sequence[str], now: float) -> list[str]:
+        return self._requests("SUBSCRIPTION", symbols)
+
+    def unsubscribe_messages(self, symbols: Sequence[str], now: float) -> list[str]:
+        return self._requests("UNSUBSCRIPTION", symbols)
+
+    def ping_message(self, now: float) -> str:
+        return '{"method":"PING"}'
+
+    def _requests(self, method: str, symbols: Sequence[str]) -> list[str]:
+        return [
+            msgspec.json.encode(
+                {"method": method, "params": [CHANNEL_PREFIX + s for s in chunk]}
+            ).decode()
+            for chunk in _chunks(symbols, MAX_SUBSCRIPTIONS)
+        ]
+
+    def parse(self, data: bytes) -> ParseResult:
+        try:
+            if data[:1] == b"{":
+                return self._parse_control(data)
+            return self._parse_push(data)
+        except Exception as exc:  # never raise: a bad frame is counted, not fatal
+            return Malformed(f"mexc: {type(exc).__name__}: {exc}"[:300])
+
+    def _parse_push(self, data: bytes) -> ParseResult:
+        w = self._wrapper
+        w.ParseFromString(data)
+        body = w.WhichOneof("body")
+        if body == "publicAggreBookTicker":
+            t = w.publicAggreBookTicker
+            seq = _sequence(t.version)
+        elif body == "publicBookTicker":
+            t = w.publicBookTicker
+            seq = -1
+        elif body == "publicBookTickerBatch":
+            batch = w.publicBookTickerBatch
+            if not batch.items:
+                return IGNORED
+            t = batch.items[-1]
+            seq = _sequence(batch.version)
+        else:
+            return IGNORED
+        symbol = w.symbol or w.channel.rpartition("@")[2]
+        if not symbol:
+            return Malformed("mexc: push without symbol or channel")
+        if w.HasField("sendTime"):
+            ts = w.sendTime
+        elif w.HasField("createTime"):
+            ts = w.createTime
+        else:
+            ts = 0
+        # proto3 omits empty strings: a missing side reads as "" and becomes None.
+        return QuoteUpdate(
+            symbol,
+            t.bidPrice or None,
+            t.bidQuantity or None,
+            t.askPrice or None,
+            t.askQuantity or None,
+            ts,
+            seq,
+        )
+
+    def _parse_control(self, data: bytes) -> ParseResult:
+        reply = _control_decoder.decode(data)
+        msg = reply.msg
+        if reply.code != 0:
+            return VenueError(msg or f"code {reply.code}")
+        if msg.upper() == "PONG":
+            return PONG
+        return _parse_ack(msg)
+
+
+def _parse_ack(msg: str) -> SubscribeResult | Malformed:
+    """Decide a (un)subscription ack by its text, since ``code`` is 0 even on rejection.
+
+    An UNSUBSCRIPTION ack has the same text as a SUBSCRIPTION ack (the channel list), so it
+    also yields a SubscribeResult; the caller only acts on symbols it is waiting for.
+    """
+    rejected = _REJECTED_RE.search(msg)
+    if rejected is None:
+        if "@" not in msg or " " in msg.strip():
+            return Malformed(f"mexc: unrecognised control message: {msg[:200]!r}")
+        return SubscribeResult(accepted=_channel_symbols(msg), rejected=[])
+    accepted = _ACCEPTED_RE.search(msg)
+    reason = _REASON_RE.search(msg, rejected.end())
+    return SubscribeResult(
+        accepted=_channel_symbols(accepted.group(1)) if accepted else [],
+        rejected=_channel_symbols(rejected.group(1)),
+        reason=reason.group(1).strip() if reason else "",
+    )
