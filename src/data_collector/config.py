@@ -49,6 +49,7 @@ class ConnectionConfig(_Strict):
     max_reconnects_per_minute: int = 10
     rotation_margin: float = 600.0
     max_lifetime_override: float | None = None
+    subscribe_timeout: float = 10.0
 
 
 class DataCollectorConfig(_Strict):
@@ -284,6 +285,7 @@ def _check_connection(conn: ConnectionConfig) -> None:
         "pong_timeout",
         "reconnect_initial_delay",
         "reconnect_max_delay",
+        "subscribe_timeout",
     ):
         _positive(f"data_collector.connection.{name}", getattr(conn, name))
     if conn.reconnect_max_delay < conn.reconnect_initial_delay:
