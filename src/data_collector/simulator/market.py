@@ -1,0 +1,125 @@
+"""Shared random-walk prices that every simulated venue quotes around.
+
+One mid price per pair, moved lazily by a multiplicative Brownian step scaled to the time since it
+was last read, so the cost is paid per quote, not per pair per tick. Both venues read the same
+mid, so cross-venue price differences stay tiny (well under 0.5%) unless a test injects a quote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from collections.abc import Sequence
+
+from data_collector.pairs import Pair
+
+MIN_START_PRICE = 0.5
+MAX_START_PRICE = 50_000.0
+#: relative standard deviation of the mid per sqrt(second)
+DEFAULT_VOLATILITY = 2e-4
+
+
+def start_price(pair: Pair) -> float:
+    """A deterministic, log-uniform start price in [0.5, 50000) derived from the pair name."""
+    digest = hashlib.blake2b(str(pair).encode(), digest_size=8).digest()
+    unit = int.from_bytes(digest, "big") / 2**64
+    low, high = math.log(MIN_START_PRICE), math.log(MAX_START_PRICE)
+    return math.exp(low + unit * (high - low))
+
+
+def price_decimals(price: float) -> int:
+    """About seven significant digits, like real spot books (BTC 2 decimals, ~1.0 6 decimals)."""
+    return min(8, max(0, 6 - math.floor(math.log10(price))))
+
+
+def qty_decimals(price: float) -> int:
+    """Expensive assets trade in finer quantity steps (BTC 6 decimals, ~1.0 2 decimals)."""
+    return min(8, max(0, math.floor(math.log10(price)) + 2))
+
+
+def format_units(units: int, decimals: int) -> str:
+    """``units`` of ``10**-decimals`` as an exact decimal string (no float rounding artefacts)."""
+    if decimals == 0:
+        return str(units)
+    digits = str(units).rjust(decimals + 1, "0")
+    return f"{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+def format_qty(units: int, decimals: int) -> str:
+    """Like :func:`format_units` but without trailing zeros, as venues print amounts."""
+    text = format_units(units, decimals)
+    return text.rstrip("0").rstrip(".") if decimals else text
+
+
+class Market:
+    """Mid prices of ``pairs`` plus the precision each pair is quoted with."""
+
+    def __init__(
+        self,
+        pairs: Sequence[Pair],
+        *,
+        seed: int = 1,
+        volatility: float = DEFAULT_VOLATILITY,
+    ) -> None:
+        self.pairs: list[Pair] = list(pairs)
+        self.volatility = volatility
+        self._rng = random.Random(seed)
+        # log-normal notionals (median ~1100 quote units), drawn once: rng.random() picks one
+        self._notionals = [math.exp(self._rng.gauss(7.0, 1.0)) for _ in range(1024)]
+        self._index = {pair: i for i, pair in enumerate(self.pairs)}
+        self._mid = [start_price(pair) for pair in self.pairs]
+        self._price_dec = [price_decimals(p) for p in self._mid]
+        self._qty_dec = [qty_decimals(p) for p in self._mid]
+        now = time.monotonic()
+        self._updated = [now] * len(self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def index(self, pair: Pair) -> int:
+        """Position of ``pair``; KeyError if the market does not list it."""
+        return self._index[pair]
+
+    def mid(self, idx: int, now: float | None = None) -> float:
+        """The mid of pair ``idx`` at monotonic time ``now``, advancing the walk to it."""
+        if now is None:
+            now = time.monotonic()
+        elapsed = now - self._updated[idx]
+        if elapsed > 0.0:
+            step = self._rng.gauss(0.0, self.volatility * math.sqrt(elapsed))
+            self._mid[idx] *= math.exp(step)
+            self._updated[idx] = now
+        return self._mid[idx]
+
+    def price_decimals(self, idx: int) -> int:
+        return self._price_dec[idx]
+
+    def qty_decimals(self, idx: int) -> int:
+        return self._qty_dec[idx]
+
+    def quote(
+        self, idx: int, rng: random.Random, *, bias: float = 0.0, now: float | None = None
+    ) -> tuple[str, str, str, str]:
+        """A fresh (bid, bid_qty, ask, ask_qty) around the mid, shifted by relative ``bias``.
+
+        The spread is 1-3 ticks (a few millionths of the price) and quantities are worth a
+        log-normal notional around 1100 quote units, so every venue's book looks alive.
+        """
+        mid = self.mid(idx, now)
+        pdec, qdec = self._price_dec[idx], self._qty_dec[idx]
+        center = mid * (1.0 + bias) * 10**pdec
+        draw = rng.random
+        bid = max(1, math.floor(center - draw()))
+        ask = bid + 1 + int(draw() * 3)
+        qty_scale = 10**qdec / mid
+        notionals = self._notionals
+        bid_qty = max(1, int(notionals[int(draw() * 1024)] * qty_scale))
+        ask_qty = max(1, int(notionals[int(draw() * 1024)] * qty_scale))
+        return (
+            format_units(bid, pdec),
+            format_qty(bid_qty, qdec),
+            format_units(ask, pdec),
+            format_qty(ask_qty, qdec),
+        )
