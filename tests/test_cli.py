@@ -1,0 +1,103 @@
+"""The command line as a user runs it: run.py in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(REPO / "run.py"), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(body)
+    return path
+
+
+def test_help_lists_every_flag(tmp_path: Path) -> None:
+    out = run_cli("--help", cwd=tmp_path).stdout
+    for flag in ("--config", "--status", "--dry-run", "--symbols", "--log-level", "--log-format"):
+        assert flag in out
+
+
+def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "data_collector:\n  snapshot_interval: -1\n")
+    result = run_cli("--config", str(cfg), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "data_collector.snapshot_interval" in lines[0] and "-1" in lines[0]
+
+
+def test_status_redacts_secrets_and_reports_an_unreachable_database(tmp_path: Path) -> None:
+    cfg = write_config(
+        tmp_path,
+        'database:\n  dsn: "postgresql://alice:s3cr3t-pw@127.0.0.1:1/market"\n'
+        'exchanges:\n  mexc:\n    api_key: "${MEXC_API_KEY:}"\n'
+        "monitoring:\n  port: 1\n",
+    )
+    started = time.monotonic()
+    result = run_cli(
+        "--config", str(cfg), "--status", cwd=tmp_path, env={"MEXC_API_KEY": "k3y-xyz"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 15
+    out = result.stdout + result.stderr
+    assert "s3cr3t-pw" not in out and "k3y-xyz" not in out
+    assert "postgresql://alice:***@127.0.0.1:1/market" in out
+    assert "reachable:   no" in out
+    assert "snapshot_interval: 1" in out  # the effective configuration is printed
+
+
+def test_status_on_a_fresh_directory_does_not_create_a_database(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "monitoring:\n  port: 1\n")
+    result = run_cli("--config", str(cfg), "--status", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "not initialised yet" in result.stdout
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.timeout(90)
+def test_dry_run_never_touches_the_database(tmp_path: Path) -> None:
+    # A DSN that would fail at once if anything tried it, and an embedded default that would
+    # leave ./data/postgres behind: neither may be touched.
+    cfg = write_config(
+        tmp_path,
+        'database:\n  dsn: "postgresql://nobody:pw@127.0.0.1:1/none"\n'
+        "monitoring:\n  enabled: false\n",
+    )
+    result = run_cli(
+        "--config", str(cfg), "--dry-run", "--simulate", "--duration", "3.5",
+        "--symbols", "BTC/USDT,ETH/USDT", "--log-format", "json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert all("event" in e and "level" in e for e in events)
+    names = [e["event"] for e in events]
+    assert "snapshot" in names
+    assert not any(n.startswith(("database", "writer", "migration")) for n in names)
+    assert not (tmp_path / "data").exists()
+    snapshots = [e for e in events if e["event"] == "snapshot"]
+    assert max(e["rows"] for e in snapshots) == 4  # 2 pairs x 2 venues, captured all the same
