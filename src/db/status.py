@@ -1,0 +1,109 @@
+"""A quick, bounded look at the database for health checks and ``status`` output."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import asyncpg
+import msgspec
+
+from db.dsn import redact_text
+from db.migrations import applied_migrations
+from db.pool import connect
+
+TABLE = "book_ticker_snapshots"
+
+#: above this many rows (planner estimate) counts come from statistics, not count(*)
+EXACT_COUNT_LIMIT = 5_000_000
+
+
+class DatabaseStatus(msgspec.Struct):
+    reachable: bool
+    #: why the database could not be read; never contains a password
+    error: str | None = None
+    #: None when the table does not exist (yet)
+    total_rows: int | None = None
+    latest_timestamp: datetime | None = None
+    #: exchange -> (row count, latest snapshot timestamp)
+    per_exchange: dict[str, tuple[int, datetime | None]] = msgspec.field(default_factory=dict)
+    migrations_applied: list[str] = msgspec.field(default_factory=list)
+    #: False when counts are planner estimates (very large table)
+    counts_exact: bool = True
+
+
+async def database_status(
+    dsn: str, timeout: float = 3.0, *, exact_count_limit: int = EXACT_COUNT_LIMIT
+) -> DatabaseStatus:
+    """Status of the database at ``dsn``; returns within ``timeout`` seconds, never raises
+    for an unreachable or half-set-up database (the reason is in ``error``)."""
+    try:
+        async with asyncio.timeout(timeout):
+            conn = await connect(dsn, timeout=timeout, application_name="cex-arb-collector-status")
+            try:
+                return await _read_status(conn, exact_count_limit)
+            finally:
+                conn.terminate()  # close() would wait for a server reply we may not have time for
+    except TimeoutError:
+        return DatabaseStatus(reachable=False, error=f"no answer within {timeout:g} s")
+    except Exception as exc:  # any failure is a status to report, not a crash
+        message = f"{type(exc).__name__}: {exc}"
+        return DatabaseStatus(reachable=False, error=redact_text(message, dsn))
+
+
+async def _read_status(conn: asyncpg.Connection, exact_count_limit: int) -> DatabaseStatus:
+    status = DatabaseStatus(reachable=True, migrations_applied=await applied_migrations(conn))
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", TABLE):
+        return status
+    estimate = await conn.fetchval(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)", TABLE
+    )
+    if estimate is not None and estimate > exact_count_limit:
+        await _estimated_counts(conn, status, estimate)
+    else:
+        await _exact_counts(conn, status)
+    return status
+
+
+async def _exact_counts(conn: asyncpg.Connection, status: DatabaseStatus) -> None:
+    rows = await conn.fetch(
+        f'SELECT exchange, count(*) AS n, max("timestamp") AS latest FROM {TABLE} GROUP BY exchange'
+    )
+    status.per_exchange = {r["exchange"]: (r["n"], r["latest"]) for r in rows}
+    status.total_rows = sum(r["n"] for r in rows)
+    status.latest_timestamp = max((r["latest"] for r in rows), default=None)
+
+
+# distinct exchanges by skipping through the unique index instead of scanning the table
+_EXCHANGES = f"""
+WITH RECURSIVE ex AS (
+    (SELECT exchange FROM {TABLE} ORDER BY exchange LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.exchange FROM {TABLE} t WHERE t.exchange > ex.exchange
+            ORDER BY t.exchange LIMIT 1)
+    FROM ex WHERE ex.exchange IS NOT NULL
+)
+SELECT exchange FROM ex WHERE exchange IS NOT NULL
+"""
+
+_EXCHANGE_FREQS = """
+SELECT most_common_vals::text::text[] AS vals, most_common_freqs AS freqs
+FROM pg_stats WHERE schemaname = current_schema() AND tablename = $1 AND attname = 'exchange'
+"""
+
+
+async def _estimated_counts(conn: asyncpg.Connection, status: DatabaseStatus, total: int) -> None:
+    """Counts from planner statistics; latest timestamps still exact, via the indexes."""
+    status.counts_exact = False
+    status.total_rows = total
+    status.latest_timestamp = await conn.fetchval(f'SELECT max("timestamp") FROM {TABLE}')
+    stats = await conn.fetchrow(_EXCHANGE_FREQS, TABLE)
+    freqs: dict[str, float] = {}
+    if stats is not None and stats["vals"] is not None:
+        freqs = dict(zip(stats["vals"], stats["freqs"], strict=False))
+    for record in await conn.fetch(_EXCHANGES):
+        exchange = record["exchange"]
+        latest = await conn.fetchval(
+            f'SELECT max("timestamp") FROM {TABLE} WHERE exchange = $1', exchange
+        )
+        status.per_exchange[exchange] = (round(freqs.get(exchange, 0.0) * total), latest)

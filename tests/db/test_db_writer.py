@@ -1,0 +1,202 @@
+"""SnapshotWriter against a healthy PostgreSQL: exactness, idempotence, bad rows, flushing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from structlog.testing import capture_logs
+
+from db.migrations import apply_migrations
+from db.writer import SnapshotRow, SnapshotWriter, encode_rows
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def tick_rows(tick: int, pairs: int = 5, exchanges: tuple[str, ...] = ("mexc", "gate")):
+    ts = T0 + timedelta(seconds=tick)
+    return [
+        (ex, f"C{i}", "USDT", f"{100 + i}.{tick:03d}0", "1.500", f"{101 + i}.5", "2", ts,
+         ts - timedelta(milliseconds=7 + i))
+        for ex in exchanges
+        for i in range(pairs)
+    ]  # fmt: skip
+
+
+@pytest.fixture
+async def migrated(pg_database):
+    conn = await asyncpg.connect(pg_database.dsn)
+    try:
+        await apply_migrations(conn)
+    finally:
+        await conn.close()
+    return pg_database
+
+
+async def fetch_all(dsn: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(
+            """SELECT exchange, symbol_base, symbol_quote, bid_price::text AS bid_price,
+                      bid_qty::text AS bid_qty, ask_price::text AS ask_price,
+                      ask_qty::text AS ask_qty, "timestamp", exchange_time
+               FROM book_ticker_snapshots ORDER BY id"""
+        )
+    finally:
+        await conn.close()
+
+
+def as_tuples(records: list[asyncpg.Record]) -> list[tuple]:
+    return [tuple(r) for r in records]
+
+
+async def written(writer: SnapshotWriter, rows: int, pg_wait, timeout: float = 10.0) -> None:
+    await pg_wait(lambda: writer.stats.rows_written >= rows, timeout, what=f"{rows} rows written")
+
+
+EXACT_VALUES = [
+    "123456789.12345678",
+    "0.000000001234",
+    "80535.880",
+    "12345678901234567.123456789",  # 26 significant digits
+    "0.10000000000000000000000000000000000001",
+    "3",
+    "0.0",
+    "99999999999999999999999999999999999999.99999999999999999999",
+]
+
+
+async def test_copy_round_trip_is_exact(migrated, tmp_path, pg_wait) -> None:
+    rows: list[SnapshotRow] = []
+    for i, value in enumerate(EXACT_VALUES):
+        ts = T0 + timedelta(microseconds=i)
+        qty = value
+        price = value if value not in ("0.0",) else "0.5"  # prices must be > 0
+        ex_time = None if i % 2 else ts - timedelta(microseconds=123457)
+        rows.append(("mexc", f"P{i}", "USDT", price, qty, price, qty, ts, ex_time))
+    writer = SnapshotWriter(migrated.dsn, spill_dir=tmp_path / "spill", max_buffer_rows=1000)
+    await writer.start()
+    writer.submit(rows)
+    await written(writer, len(rows), pg_wait)
+    await writer.close()
+    assert as_tuples(await fetch_all(migrated.dsn)) == rows
+    stats = writer.stats
+    assert (stats.rows_dropped, stats.batches_failed, stats.backlog_rows) == (0, 0, 0)
+    assert stats.db_up and stats.last_write_at is not None
+
+
+async def test_duplicate_batch_is_skipped_without_error(migrated, tmp_path, pg_wait) -> None:
+    rows = tick_rows(0)
+    writer = SnapshotWriter(migrated.dsn, spill_dir=tmp_path, max_buffer_rows=1000)
+    await writer.start()
+    writer.submit(rows)
+    await written(writer, len(rows), pg_wait)
+    writer.submit(list(rows))  # the same tick again (e.g. a retried batch)
+    # and a batch holding the same row twice
+    writer.submit([*tick_rows(1)[:1], *tick_rows(1)[:1]])
+    await written(writer, 2 * len(rows) + 2, pg_wait)
+    await writer.close()
+    stored = as_tuples(await fetch_all(migrated.dsn))
+    assert stored == [*rows, tick_rows(1)[0]]
+    stats = writer.stats
+    assert stats.batches_failed == 0 and stats.rows_dropped == 0
+    assert stats.rows_duplicate == len(rows) + 1
+
+
+async def test_bad_rows_are_dropped_alone(migrated, tmp_path, pg_wait) -> None:
+    good = tick_rows(0, pairs=20)
+    ts = good[0][7]
+    bad: list = [
+        ("mexc", "BAD1", "USDT", "abc", "1", "2", "1", ts, None),  # not a number
+        ("mexc", "BAD2", "USDT", "1", "NaN", "2", "1", ts, None),  # NaN size
+        ("mexc", "BAD3", "USDT", "-1", "1", "2", "1", ts, None),  # negative price
+        ("mexc", "BAD4", "USDT", "1", "1", "Infinity", "1", ts, None),
+        ("MEXC", "BAD5", "USDT", "1", "1", "2", "1", ts, None),  # not lowercase
+        ("mexc", "BAD6", "USDT", "1,5", "1", "2", "1", ts, None),  # would shift columns
+        ("mexc", "BAD7", "USDT", '"1"', "1", "2", "1", ts, None),  # CSV quote
+        ("mexc", "BAD8", "USDT", "1\n", "1", "2", "1", ts, None),  # line break
+        ("mexc", "BAD9", "USDT", "1", "1", "2", "1", "2024-05-01", None),  # not a datetime
+        ("mexc", "BAD10", "USDT", "1", "1", "2"),  # short row
+        ("mexc", "BAD11", "USDT", None, "1", "2", "1", ts, None),  # missing side
+    ]
+    mixed = [*good[:7], *bad[:5], *good[7:15], *bad[5:], *good[15:]]
+    writer = SnapshotWriter(migrated.dsn, spill_dir=tmp_path, max_buffer_rows=1000)
+    await writer.start()
+    with capture_logs() as logs:
+        writer.submit(mixed)
+        await pg_wait(
+            lambda: writer.stats.rows_written + writer.stats.rows_dropped == len(mixed),
+            what="every row written or dropped",
+        )
+        writer.submit(tick_rows(1))  # the writer carries on normally
+        await written(writer, len(good) + 10, pg_wait)
+    await writer.close()
+    stored = as_tuples(await fetch_all(migrated.dsn))
+    assert stored == [*good, *tick_rows(1)]
+    stats = writer.stats
+    assert stats.rows_dropped == len(bad)
+    assert stats.batches_failed == 0
+    dropped = [e for e in logs if e["event"] == "writer_dropped"]
+    assert sum(e["rows"] for e in dropped) == len(bad)
+    assert all(e["log_level"] == "error" for e in dropped)
+
+
+def test_encode_rows_fast_path_is_plain_csv() -> None:
+    rows = tick_rows(3, pairs=2, exchanges=("gate",))
+    payload, n, rejected = encode_rows(rows)
+    assert (n, rejected) == (2, [])
+    first = payload.decode().splitlines()[0]
+    assert first == (
+        "gate,C0,USDT,100.0030,1.500,101.5,2,2024-05-01T12:00:03+00:00,"
+        "2024-05-01T12:00:02.993000+00:00"
+    )
+
+
+async def test_close_flushes_pending_rows(migrated, tmp_path) -> None:
+    writer = SnapshotWriter(
+        migrated.dsn, spill_dir=tmp_path, max_buffer_rows=100_000, batch_max_rows=1_000
+    )
+    await writer.start()
+    expected = []
+    for tick in range(30):  # 3,000 rows queued faster than they are written
+        rows = tick_rows(tick, pairs=50)
+        expected.extend(rows)
+        writer.submit(rows)
+    await writer.close(timeout=10)
+    assert len(await fetch_all(migrated.dsn)) == len(expected)
+    assert writer.stats.rows_written == len(expected)
+    assert not list(tmp_path.iterdir())  # nothing had to be spilled
+
+
+async def test_large_tick_is_split_and_exact(migrated, tmp_path, pg_wait) -> None:
+    """20,000 rows in one submission (encoded in a worker thread, split into COPY batches)."""
+    rows = tick_rows(0, pairs=10_000)
+    writer = SnapshotWriter(migrated.dsn, spill_dir=tmp_path, max_buffer_rows=50_000,
+                            batch_max_rows=8_000)  # fmt: skip
+    await writer.start()
+    writer.submit(rows)
+    await written(writer, len(rows), pg_wait, timeout=20)
+    await writer.close()
+    assert writer.stats.batches_written == 3
+    stored = as_tuples(await fetch_all(migrated.dsn))
+    assert sorted(stored) == sorted(rows)
+
+
+async def test_submit_after_close_is_counted(migrated, tmp_path) -> None:
+    writer = SnapshotWriter(migrated.dsn, spill_dir=tmp_path, max_buffer_rows=10)
+    await writer.start()
+    await writer.close()
+    with capture_logs() as logs:
+        writer.submit(tick_rows(0))
+    assert writer.stats.rows_dropped == 10
+    assert [e["event"] for e in logs] == ["writer_dropped"]
+
+
+async def test_writer_migrates_a_fresh_database(pg_database, tmp_path, pg_wait) -> None:
+    writer = SnapshotWriter(pg_database.dsn, spill_dir=tmp_path, max_buffer_rows=100)
+    await writer.start()
+    writer.submit(tick_rows(0))
+    await written(writer, 10, pg_wait)
+    await writer.close()
+    assert len(await fetch_all(pg_database.dsn)) == 10
