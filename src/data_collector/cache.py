@@ -137,10 +137,13 @@ class QuoteCache:
             ask_qty = _NAN if aq is None else float(aq)
         except ValueError:
             return _INVALID
-        # NaN (a missing side) fails every comparison, so it passes these checks.
-        if bid <= 0.0 or ask <= 0.0 or bid_qty < 0.0 or ask_qty < 0.0:
+        # A present price must be finite and > 0, a present size finite and >= 0; the range
+        # tests are False for a "nan" the venue wrote, so NaN only ever means a missing side.
+        if (bp is not None and not 0.0 < bid < _INF) or (ap is not None and not 0.0 < ask < _INF):
             return _INVALID
-        if bid == _INF or ask == _INF:
+        if (bq is not None and not 0.0 <= bid_qty < _INF) or (
+            aq is not None and not 0.0 <= ask_qty < _INF
+        ):
             return _INVALID
         if bid > ask:
             return _CROSSED
