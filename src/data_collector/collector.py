@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import asyncpg
 import structlog
 
 from data_collector.analytics import Analytics
@@ -34,6 +35,7 @@ log = structlog.get_logger("data_collector.collector")
 #: rows kept in memory during an outage when database.buffer_max_rows is 0 (auto)
 AUTO_BUFFER_SECONDS = 15 * 60
 SUBSCRIBE_REPORT_TIMEOUT = 30.0
+STARTUP_DB_TIMEOUT = 10.0
 
 
 @dataclass
@@ -228,17 +230,29 @@ async def _start_database(
         embedded = await asyncio.to_thread(EmbeddedPostgres.start, pgdata)
         cleanups.append(lambda: asyncio.to_thread(embedded.stop))
         dsn, label = embedded.dsn, f"embedded PostgreSQL in {pgdata}"
-    pool = await create_pool(dsn)
     try:
-        applied = await apply_migrations(pool)
-    finally:
-        await pool.close()
-    log.info(
-        "database_connected",
-        database=label,
-        migrations_applied=applied,
-        summary=f"Connected to PostgreSQL ({label})",
-    )
+        pool = await asyncio.wait_for(create_pool(dsn), STARTUP_DB_TIMEOUT)
+        try:
+            applied = await apply_migrations(pool)
+        finally:
+            await pool.close()
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        # Start anyway: the writer buffers rows (then spills them) and applies the
+        # migrations itself once PostgreSQL answers.
+        log.warning(
+            "database_unreachable",
+            database=label,
+            error=type(exc).__name__,
+            summary=f"PostgreSQL unreachable at start-up ({label}): snapshots are buffered "
+            "and written once it is back",
+        )
+    else:
+        log.info(
+            "database_connected",
+            database=label,
+            migrations_applied=applied,
+            summary=f"Connected to PostgreSQL ({label})",
+        )
     rows_per_tick = len(pairs) * len(config.data_collector.exchanges)
     buffer_rows = config.database.buffer_max_rows or max(
         rows_per_tick * int(AUTO_BUFFER_SECONDS / config.data_collector.snapshot_interval), 10_000

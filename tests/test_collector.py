@@ -1,0 +1,303 @@
+"""The collector end to end: simulator venues -> cache -> 1 s snapshots -> real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from structlog.testing import capture_logs
+
+from data_collector.collector import Collector, run_async
+from data_collector.config import Config, load_config
+from data_collector.pairs import Pair
+from data_collector.simulator import Simulator, pairs_for
+from tests.conftest import PgDatabase, PgProxy, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+MEXC_FEE, GATE_FEE = 0.0005, 0.002
+
+
+def make_config(
+    tmp_path: Path, sim: Simulator, pairs: list[Pair], dsn: str, **extra: str
+) -> Config:
+    symbols = ", ".join(f'"{p}"' for p in pairs)
+    text = f"""
+data_collector:
+  snapshot_interval: 1
+  analytics_interval: {extra.get("analytics_interval", 10)}
+  exchanges: ["mexc", "gateio"]
+  symbols: [{symbols}]
+  data_dir: "{tmp_path / "data"}"
+  connection: {{silence_timeout: 5, pong_timeout: 3, reconnect_initial_delay: 0.1,
+               reconnect_max_delay: 0.5}}
+exchanges:
+  mexc: {{websocket_url: "{sim.urls["mexc"]}", taker_fee: {MEXC_FEE}}}
+  gateio: {{websocket_url: "{sim.urls["gateio"]}", taker_fee: {GATE_FEE}}}
+database: {{dsn: "{dsn}"}}
+monitoring: {{enabled: true, host: "127.0.0.1", port: 0}}
+"""
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return load_config(path, env={})
+
+
+@asynccontextmanager
+async def running(config: Config, *, dry_run: bool = False) -> AsyncIterator[Collector]:
+    """Run the collector in this event loop; stop it (SIGTERM path) on exit."""
+    started = asyncio.Event()
+    out: list[Collector] = []
+    task = asyncio.create_task(
+        run_async(config, dry_run=dry_run, started=started, collector_out=out)
+    )
+    waiter = asyncio.create_task(started.wait())
+    done, _ = await asyncio.wait({task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # raise the start-up error
+    assert waiter in done, "collector did not start"
+    collector = out[0]
+    try:
+        yield collector
+    finally:
+        collector.stop_event.set()
+        assert await asyncio.wait_for(task, 15) == 0
+
+
+async def wait_for_ticks(collector: Collector, n: int, timeout: float = 15) -> None:
+    target = collector.scheduler.stats.ticks + n
+    await wait_until(lambda: collector.scheduler.stats.ticks >= target, timeout, what=f"{n} ticks")
+
+
+async def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+class TickLog:
+    """A sink beside the writer: what each tick captured, as the scheduler saw it."""
+
+    def __init__(self) -> None:
+        self.rows: dict[datetime, Counter[str]] = {}
+
+    def __call__(self, rows: list[tuple]) -> None:
+        for row in rows:
+            self.rows.setdefault(row[7], Counter())[row[0]] += 1
+
+
+@pytest.mark.timeout(90)
+async def test_every_pair_on_every_tick_aligned_and_exact(
+    tmp_path: Path, pg_database: PgDatabase
+) -> None:
+    pairs = pairs_for(35)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        held = pairs[3]
+        sim.venues["mexc"].set_quote(
+            held, "0.000000001234", "123456789.12345678", "0.000000001235", "7"
+        )
+        sim.venues["gateio"].set_quote(held, "0.00000000123", "5.10", "0.00000000124", "0.000001")
+        config = make_config(tmp_path, sim, pairs, pg_database.dsn)
+        ticks = TickLog()
+        async with running(config) as collector:
+            collector.scheduler.sinks.append(ticks)
+            await wait_until(collector.manager.flowing, 15, what="feeds flowing")
+            assert collector.manager.connections()["mexc"] == (2, 2)  # 35 pairs > 30 per link
+            await wait_until(
+                lambda: sum(1 for c in ticks.rows.values() if sum(c.values()) == 70) >= 3,
+                20,
+                what="three complete ticks",
+            )
+    rows = await fetch(
+        pg_database.dsn,
+        "SELECT exchange, symbol_base, symbol_quote, timestamp, bid_price::text AS bp,"
+        " bid_qty::text AS bq, ask_price::text AS ap, ask_qty::text AS aq, exchange_time"
+        " FROM book_ticker_snapshots",
+    )
+    per_tick = Counter(r["timestamp"] for r in rows)
+    assert per_tick == Counter({t: sum(c.values()) for t, c in ticks.rows.items()})
+    full = sorted(t for t, n in per_tick.items() if n == 70)
+    assert len(full) >= 3
+    # Once every pair has quoted, every later tick holds every (venue, pair): no gaps.
+    assert all(per_tick[t] == 70 for t in per_tick if t >= full[0])
+    assert all(t.microsecond == 0 for t in per_tick)
+    stamps = sorted(per_tick)
+    assert all((b - a).total_seconds() == 1 for a, b in itertools.pairwise(stamps))
+    assert {(r["exchange"], r["symbol_base"]) for r in rows if r["timestamp"] == full[-1]} == {
+        (v, p.base) for v in ("mexc", "gateio") for p in pairs
+    }
+    exact = {
+        r["exchange"]: (r["bp"], r["bq"], r["ap"], r["aq"])
+        for r in rows
+        if r["symbol_base"] == held.base
+    }
+    assert exact["mexc"] == ("0.000000001234", "123456789.12345678", "0.000000001235", "7")
+    assert exact["gateio"] == ("0.00000000123", "5.10", "0.00000000124", "0.000001")
+    assert all(r["exchange_time"] is not None for r in rows)
+
+
+@pytest.mark.timeout(90)
+async def test_injected_gap_alerts_once_with_fees_and_closes_once(
+    tmp_path: Path, pg_database: PgDatabase
+) -> None:
+    pairs = pairs_for(6)
+    gap, near_miss = pairs[1], pairs[2]
+    async with Simulator(pairs, rate_hz=4) as sim:
+        config = make_config(tmp_path, sim, pairs, pg_database.dsn)
+        with capture_logs() as logs:
+            async with running(config) as collector:
+                await wait_until(collector.manager.flowing, 15, what="feeds flowing")
+                await wait_for_ticks(collector, 1)
+                mexc, gate = sim.venues["mexc"], sim.venues["gateio"]
+                # gap: buy MEXC at 100.00, sell Gate at 107.00 -> 7 % gross, 6.75 % net
+                mexc.set_quote(gap, "99.99", "3", "100.00", "2.5")
+                gate.set_quote(gap, "107.00", "1.5", "107.02", "4")
+                # near miss: 5.1 % gross but 4.85 % net of fees: below the 5 % threshold
+                mexc.set_quote(near_miss, "99.99", "3", "100.00", "2.5")
+                gate.set_quote(near_miss, "105.10", "1.5", "105.12", "4")
+                await wait_for_ticks(collector, 3)
+                assert collector.analytics.open_opportunities == 1
+                # close the gap: both venues quote the same market again
+                gate.set_quote(gap, "99.98", "1.5", "100.01", "4")
+                gate.set_quote(near_miss, "99.98", "1.5", "100.01", "4")
+                await wait_for_ticks(collector, 2)
+                assert collector.analytics.open_opportunities == 0
+    alerts = [e for e in logs if e["event"] == "arbitrage_alert"]
+    closed = [e for e in logs if e["event"] == "arbitrage_closed"]
+    assert len(alerts) == 1 and len(closed) == 1, (alerts, closed)
+    alert = alerts[0]
+    assert alert["symbol"] == str(gap)
+    assert (alert["buy_exchange"], alert["sell_exchange"]) == ("mexc", "gateio")
+    assert (alert["buy_price"], alert["sell_price"]) == (100.0, 107.0)
+    assert alert["gross_pct"] == pytest.approx(7.0)
+    assert alert["net_pct"] == pytest.approx(7.0 - 100 * (MEXC_FEE + GATE_FEE))
+    assert alert["size"] == pytest.approx(1.5)  # min(ask qty at MEXC, bid qty at Gate)
+    assert alert["profit"] == pytest.approx(1.5 * 7.0)
+    assert closed[0]["symbol"] == str(gap) and closed[0]["duration_s"] >= 2
+
+
+@pytest.mark.timeout(90)
+async def test_quotes_of_a_dropped_connection_are_not_stored_until_refreshed(
+    tmp_path: Path, pg_database: PgDatabase
+) -> None:
+    pairs = pairs_for(3)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        config = make_config(tmp_path, sim, pairs, pg_database.dsn)
+        ticks = TickLog()
+        async with running(config) as collector:
+            collector.scheduler.sinks.append(ticks)
+            await wait_until(collector.manager.flowing, 15, what="feeds flowing")
+            await wait_for_ticks(collector, 1)
+            gate = sim.venues["gateio"]
+            gate.pause()  # after the reconnect Gate stays quiet: nothing refreshes its quotes
+            gate.disconnect_all()
+            await wait_until(lambda: collector.cache.stats["gateio"].reconnects >= 1, 10)
+            await wait_until(lambda: collector.manager.connections()["gateio"][0] == 1, 10)
+            gap_start = collector.scheduler.stats.ticks
+            await wait_for_ticks(collector, 2)
+            assert collector.scheduler.stats.ticks >= gap_start + 2
+            gate.resume()
+            await wait_until(lambda: bool(collector.cache.snapshot().usable[1].all()), 10)
+            await wait_for_ticks(collector, 2)
+    rows = await fetch(pg_database.dsn, "SELECT exchange, timestamp FROM book_ticker_snapshots")
+    by_tick: dict[datetime, Counter[str]] = {}
+    for r in rows:
+        by_tick.setdefault(r["timestamp"], Counter())[r["exchange"]] += 1
+    assert by_tick == {t: c for t, c in ticks.rows.items()}
+    pattern = [c["gateio"] > 0 for _, c in sorted(by_tick.items()) if c["mexc"] == 3]
+    # Gate rows, then at least two ticks without them (not live), then Gate rows again.
+    text = "".join("G" if g else "-" for g in pattern)
+    assert "G--" in text and text.rstrip("G") != text, text
+
+
+@pytest.mark.timeout(120)
+async def test_database_down_for_ten_seconds_loses_no_tick(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    pairs = pairs_for(4)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        config = make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
+        ticks = TickLog()
+        async with running(config) as collector:
+            collector.scheduler.sinks.append(ticks)
+            await wait_until(collector.manager.flowing, 15, what="feeds flowing")
+            await wait_for_ticks(collector, 2)
+            pg_proxy.refuse()
+            down_at = collector.scheduler.stats.ticks
+            await wait_until(lambda: collector.scheduler.stats.ticks >= down_at + 10, 20)
+            assert collector.writer is not None
+            assert collector.writer.stats.backlog_rows > 0
+            pg_proxy.resume()
+            await wait_until(lambda: collector.writer.stats.backlog_rows == 0, 30, what="backlog")
+            await wait_for_ticks(collector, 1)
+    rows = await fetch(
+        pg_database.dsn,
+        "SELECT exchange, symbol_base, timestamp, count(*) AS n FROM book_ticker_snapshots"
+        " GROUP BY 1, 2, 3",
+    )
+    assert all(r["n"] == 1 for r in rows)  # none twice
+    stored = Counter()
+    for r in rows:
+        stored[r["timestamp"]] += 1
+    assert stored == Counter({t: sum(c.values()) for t, c in ticks.rows.items()})
+    assert len(stored) >= 13
+
+
+@pytest.mark.timeout(90)
+async def test_sigterm_flushes_and_exits_zero(tmp_path: Path, pg_database: PgDatabase) -> None:
+    pairs = pairs_for(3)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        config_path = tmp_path / "config.yaml"
+        make_config(tmp_path, sim, pairs, pg_database.dsn)  # writes config.yaml
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(REPO / "run.py"), "--config", str(config_path),
+            "--log-format", "json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        events: list[dict] = []
+        try:
+            async with asyncio.timeout(40):
+                while sum(1 for e in events if e["event"] == "snapshot" and e["rows"] == 6) < 2:
+                    line = await proc.stdout.readline()
+                    assert line, "collector exited early"
+                    events.append(json.loads(line))
+            proc.send_signal(signal.SIGTERM)
+            out, _err = await asyncio.wait_for(proc.communicate(), 10)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+    events += [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert proc.returncode == 0
+    captured = sum(e["rows"] for e in events if e["event"] == "snapshot")
+    (count,) = await fetch(pg_database.dsn, "SELECT count(*) FROM book_ticker_snapshots")
+    assert count[0] == captured > 0
+    assert any(e["event"] == "collector_stopped" for e in events)
+
+
+async def test_dry_run_creates_nothing_in_the_database(
+    tmp_path: Path, pg_database: PgDatabase
+) -> None:
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        config = make_config(tmp_path, sim, pairs, pg_database.dsn)
+        async with running(config, dry_run=True) as collector:
+            await wait_until(collector.manager.flowing, 15, what="feeds flowing")
+            await wait_until(lambda: collector.scheduler.stats.rows >= 4, 10)
+            assert collector.writer is None
+    tables = await fetch(
+        pg_database.dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    )
+    assert tables == []
