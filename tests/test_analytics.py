@@ -338,8 +338,8 @@ def test_spread_analysis_and_spread_alerts(logs: Log) -> None:
     cross = (0.5 / 100.25 + 0.0) / 2 * 100
     assert analysis["avg_cross_venue_diff_pct"] == pytest.approx(cross)
     assert analysis["summary"] == (
-        f"[ANALYTICS] Spread Analysis: 3 pairs, avg spread MEXC {mexc:.3f}%, "
-        f"GATEIO {gate:.3f}%, avg cross-venue diff {cross:.3f}%"
+        f"[ANALYTICS] Spread Analysis: 3 pairs, avg spread MEXC {mexc:.4f}%, "
+        f"GATEIO {gate:.4f}%, avg cross-venue diff {cross:.4f}%"
     )
     alerts = events(logs, "spread_alert")
     assert {(e["symbol"], e["exchange"]) for e in alerts} == {
@@ -376,7 +376,7 @@ def test_volume_alert_on_transition_only_then_recovery(logs: Log) -> None:
     assert (alert["symbol"], alert["exchange"], alert["side"]) == ("SOL/USDT", "mexc", "bid")
     assert (alert["notional_usd"], alert["threshold_usd"]) == (500.0, 1000.0)
     assert alert["summary"] == (
-        "[ANALYTICS] Volume Alert: SOL/USDT on MEXC - bid notional $500.00 below $1000.00"
+        "[ANALYTICS] Volume Alert: SOL/USDT on MEXC - bid notional $500.00 below $1,000.00"
     )
     assert events(logs, "volume_recovered") == []
 
@@ -425,7 +425,7 @@ def test_market_health_counts(logs: Log) -> None:
     assert health["open_opportunities"] == 1
     assert health["summary"] == (
         f"[ANALYTICS] Market Health: 2/3 pairs live on 2+ venues (66.7%), "
-        f"avg spread {avg:.3f}%, 1 open opportunities"
+        f"avg spread {avg:.4f}%, 1 open opportunities"
     )
 
 

@@ -72,7 +72,7 @@ def _money(value: float, quote: str) -> str:
     return f"{format_price(value)} {quote}"
 
 
-def _pct(value: float | None, digits: int = 3) -> str:
+def _pct(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}%"
 
 
@@ -387,10 +387,9 @@ class Analytics:
             "notional_usd": notional,
             "threshold_usd": self._volume_threshold,
         }
-        where = f"{pair} on {venue.upper()} - {side} notional ${format_price(notional)}"
+        where = f"{pair} on {venue.upper()} - {side} notional ${notional:,.2f}"
         if low:
-            limit = format_price(self._volume_threshold)
-            summary = f"[ANALYTICS] Volume Alert: {where} below ${limit}"
+            summary = f"[ANALYTICS] Volume Alert: {where} below ${self._volume_threshold:,.2f}"
             self._log.warning("volume_alert", **fields, summary=summary)
         else:
             self._log.info(
