@@ -45,7 +45,7 @@ exchanges:
   mexc: {{websocket_url: "{sim.urls["mexc"]}", taker_fee: {MEXC_FEE}}}
   gateio: {{websocket_url: "{sim.urls["gateio"]}", taker_fee: {GATE_FEE}}}
 database: {{dsn: "{dsn}"}}
-monitoring: {{enabled: true, host: "127.0.0.1", port: 0}}
+monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
 """
     path = tmp_path / "config.yaml"
     path.write_text(text)
