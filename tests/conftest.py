@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -117,9 +120,7 @@ async def _admin(dsn: str, *statements: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(
-    tmp_path_factory: pytest.TempPathFactory, pg_loop: BackgroundLoop
-) -> Iterator[PgServer]:
+def pg_server(pg_loop: BackgroundLoop) -> Iterator[PgServer]:
     url = os.environ.get("DATABASE_URL")
     if url:
         server = _server_from_url(url)
@@ -128,7 +129,11 @@ def pg_server(
         return
     from db.embedded import EmbeddedPostgres
 
-    pg = EmbeddedPostgres.start(tmp_path_factory.mktemp("pg") / "data")
+    # Not under tmp_path_factory: as root, pgserver runs postgres as its own user and opens up
+    # the data directory's parents, and any other pytest run on the machine closes
+    # /tmp/pytest-of-root again (mode 0700) under the running server.
+    scratch = Path(tempfile.mkdtemp(prefix="cex-arb-test-pg-"))
+    pg = EmbeddedPostgres.start(scratch / "data")
     server = PgServer(
         admin_dsn=pg.dsn,
         user="postgres",
@@ -150,6 +155,7 @@ def pg_server(
     )
     yield server
     pg.stop()
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture
