@@ -56,7 +56,10 @@ def put(
     bid_qty: str = "10",
     ask_qty: str = "10",
 ) -> None:
-    update = QuoteUpdate(f"{pair.base}{pair.quote}", bid, bid_qty, ask, ask_qty)
+    # a missing side has neither price nor size, as venues send it
+    bid_qty_or_none = bid_qty if bid is not None else None
+    ask_qty_or_none = ask_qty if ask is not None else None
+    update = QuoteUpdate(f"{pair.base}{pair.quote}", bid, bid_qty_or_none, ask, ask_qty_or_none)
     outcome = cache.apply(cache.venue_index[venue], cache.pair_index[pair], update, 1)
     assert outcome is Outcome.ACCEPTED
 

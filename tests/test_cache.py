@@ -55,6 +55,8 @@ def test_crossed_and_non_positive_and_garbage_are_dropped() -> None:
     assert cache.apply(0, 0, q("nan", "2"), 1) is Outcome.INVALID
     assert cache.apply(0, 0, q("1", "2", aq="nan"), 1) is Outcome.INVALID
     assert cache.apply(0, 0, q("1", "2", bq="inf"), 1) is Outcome.INVALID
+    no_size = QuoteUpdate("X", "1", None, "2", "3", 1000, -1)
+    assert cache.apply(0, 0, no_size, 1) is Outcome.INVALID
     assert math.isnan(cache.snapshot().bid[0, 0])
     assert not cache.snapshot().usable.any()
     assert cache.apply(0, 0, q("2", "2"), 1) is Outcome.ACCEPTED  # locked, not crossed

@@ -9,7 +9,6 @@ steps, so no update can be half-applied in it.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -25,8 +24,7 @@ class Outcome(IntEnum):
     ACCEPTED = 0
     STALE = 1  # sequence not newer than the last accepted one
     CROSSED = 2  # bid above ask on one venue
-    INVALID = 3  # non-positive or unreadable price
-    UNKNOWN_SYMBOL = 4
+    INVALID = 3  # non-positive or unreadable price or size, or a price without its size
 
 
 class VenueStats(msgspec.Struct):
@@ -49,10 +47,8 @@ class VenueStats(msgspec.Struct):
             self.dropped_stale += 1
         elif outcome is Outcome.CROSSED:
             self.dropped_crossed += 1
-        elif outcome is Outcome.INVALID:
-            self.dropped_invalid += 1
         else:
-            self.dropped_unknown += 1
+            self.dropped_invalid += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +126,8 @@ class QuoteCache:
         if seq >= 0 and seq <= self._sequence[i]:
             return _STALE
         bp, bq, ap, aq = q.bid_price, q.bid_qty, q.ask_price, q.ask_qty
+        if (bp is None) is not (bq is None) or (ap is None) is not (aq is None):
+            return _INVALID  # a price without its size (or the reverse) cannot be stored
         try:  # inlined: this runs once per frame
             bid = _NAN if bp is None else float(bp)
             ask = _NAN if ap is None else float(ap)
@@ -181,7 +179,3 @@ class QuoteCache:
             usable=usable,
             quotes=list(self._quotes),
         )
-
-
-def now_ns() -> int:
-    return time.time_ns()
