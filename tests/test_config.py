@@ -139,3 +139,33 @@ def test_parse_pair_accepts_both_forms(text: str, expected: Pair) -> None:
 def test_parse_pair_rejects_malformed(text: str) -> None:
     with pytest.raises(ValueError, match="BASE/QUOTE"):
         parse_pair(text)
+
+
+def test_secret_values_are_never_echoed_and_numeric_passwords_are_strings(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "database: {password: 987654321}"), env={})
+    assert config.database.password == "987654321"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "exchanges: {mexc: {api_key: [s3cr3t]}}"), env={})
+    assert str(err.value).startswith("exchanges.mexc.api_key:")
+    assert "s3cr3t" not in str(err.value) and "hidden" in str(err.value)
+
+
+def test_errors_inside_an_exchange_block_name_the_venue(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^exchanges\.gateio\.taker_fee: .*'cheap'"):
+        load_config(write(tmp_path, "exchanges: {gateio: {taker_fee: cheap}}"), env={})
+
+
+@pytest.mark.parametrize(
+    ("dsn", "hint"),
+    [
+        ("postgresql://u:pw@db:notaport/x", "port"),
+        ("mysql://u:pw@db:3306/x", "scheme"),
+    ],
+)
+def test_malformed_dsn_is_a_config_error_without_the_password(
+    tmp_path: Path, dsn: str, hint: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, f'database: {{dsn: "{dsn}"}}'), env={})
+    assert str(err.value).startswith("database.dsn:") and hint in str(err.value)
+    assert "pw" not in str(err.value)

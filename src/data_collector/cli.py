@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="configuration file (default: ./config.yaml)",
     )
-    parser.add_argument("--log-level", choices=LEVELS, default="info", help="default: info")
+    parser.add_argument(
+        "--log-level", type=str.lower, choices=LEVELS, default="info", help="default: info"
+    )
     parser.add_argument(
         "--log-format",
         choices=FORMATS,

@@ -10,6 +10,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -182,18 +183,42 @@ _LOC = re.compile(r" - at `\$(?P<loc>[^`]*)`$")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
 
 
+#: keys whose values are never echoed in an error message
+SECRET_KEYS = frozenset({"password", "dsn", "api_key", "api_secret"})
+
+
 def _decode(raw: dict[str, Any]) -> Config:
+    raw = _secrets_as_strings(raw)
+    exchanges = raw.get("exchanges")
+    if isinstance(exchanges, dict):
+        # decoded one by one so that an error names the venue (msgspec says "exchanges[...]")
+        for name, block in exchanges.items():
+            _convert(block, ExchangeConfig, raw, prefix=f"exchanges.{name}")
+    return _convert(raw, Config, raw)
+
+
+def _convert(value: Any, struct: type[Any], raw: dict[str, Any], prefix: str = "") -> Any:
     try:
         # strict=False: values from ${VAR} arrive as strings ("5432", "true").
-        return msgspec.convert(raw, Config, strict=False)
+        return msgspec.convert(value, struct, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_explain(str(exc), raw)) from None
+        raise ConfigError(_explain(str(exc), raw, prefix)) from None
 
 
-def _explain(message: str, raw: dict[str, Any]) -> str:
+def _secrets_as_strings(raw: dict[str, Any]) -> dict[str, Any]:
+    """``password: 123456`` is a string to the user: YAML's int must not make it an error."""
+    for section in [raw.get("database"), *((raw.get("exchanges") or {}).values())]:
+        if isinstance(section, dict):
+            for key in SECRET_KEYS & section.keys():
+                if isinstance(section[key], int | float) and not isinstance(section[key], bool):
+                    section[key] = str(section[key])
+    return raw
+
+
+def _explain(message: str, raw: dict[str, Any], prefix: str = "") -> str:
     loc_match = _LOC.search(message)
     loc = loc_match.group("loc") if loc_match else ""
-    key = _dotted(loc)
+    key = _join(prefix, _dotted(loc)) if prefix else _dotted(loc)
     problem = _LOC.sub("", message)
     unknown = _UNKNOWN.match(problem)
     if unknown:
@@ -201,8 +226,11 @@ def _explain(message: str, raw: dict[str, Any]) -> str:
         full = _join(key, unknown.group("field"))
         allowed = ", ".join(struct.__struct_fields__) if struct else "see config.yaml"
         return f"{full}: unknown key; allowed keys here: {allowed}"
-    value = _value_at(raw, loc)
-    shown = f" (value: {value!r})" if value is not _MISSING else ""
+    value = _value_at(raw, f".{key}" if key else "")
+    if key.rsplit(".", 1)[-1] in SECRET_KEYS:
+        shown = " (value hidden: it is a secret)"
+    else:
+        shown = f" (value: {value!r})" if value is not _MISSING else ""
     return f"{key or 'config'}: {problem[0].lower()}{problem[1:]}{shown}"
 
 
@@ -255,6 +283,8 @@ def validate(config: Config) -> None:
     _check_exchanges(config)
     _check_symbols(dc.symbols, key="data_collector.symbols")
     db = config.database
+    if db.dsn:
+        _check_dsn(db.dsn)
     if not 1 <= db.port <= 65535:
         raise ConfigError(f"database.port: {db.port} is not a TCP port; use 1..65535")
     if db.buffer_max_rows < 0:
@@ -267,6 +297,18 @@ def validate(config: Config) -> None:
             f"monitoring.port: {config.monitoring.port} is not a TCP port; use 1..65535 "
             "(0 picks a free port)"
         )
+
+
+def _check_dsn(dsn: str) -> None:
+    """Catch a DSN asyncpg would refuse, without ever echoing its password."""
+    parts = urlsplit(dsn)
+    hint = "write postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"database.dsn: scheme {parts.scheme!r} is not postgresql://; {hint}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        raise ConfigError(f"database.dsn: the port is not a number in 1..65535; {hint}") from None
 
 
 def _positive(key: str, value: float) -> None:
