@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import time
 from datetime import UTC, datetime
+
+from structlog.testing import capture_logs
 
 from data_collector.cache import QuoteCache
 from data_collector.pairs import Pair
@@ -81,3 +84,27 @@ def test_capture_feeds_sinks_and_callbacks_with_the_tick_time() -> None:
     assert got_ticks == [expected]
     assert [row[7] for row in got_rows[0]] == [expected]
     assert scheduler.stats.ticks == 1 and scheduler.stats.rows == 1
+
+
+async def test_a_clock_stepped_back_reanchors_instead_of_stalling() -> None:
+    readings = iter([2000.0, 1000.0, 1000.0, 1000.1, 1000.1])
+    ticks = wall_clock_ticks(0.1, clock=lambda: next(readings))
+    boundary, missed = await asyncio.wait_for(anext(ticks), 1)
+    assert math.isclose(boundary, 1000.1) and missed == 0
+
+
+def test_a_failing_consumer_does_not_stop_the_others() -> None:
+    cache = QuoteCache(["mexc"], [BTC])
+    cache.apply(0, 0, quote("BTCUSDT", "1", "2"), 1)
+    got: list[int] = []
+
+    def broken(_rows: list[tuple]) -> None:
+        raise RuntimeError("boom")
+
+    scheduler = SnapshotScheduler(cache, 1.0, sinks=[broken, lambda rows: got.append(len(rows))])
+    with capture_logs() as logs:
+        scheduler.capture(1_790_000_000.0)
+    assert got == [1]
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["snapshot_consumer_failed"]
+    [snapshot] = [e for e in logs if e["event"] == "snapshot"]
+    assert snapshot["summary"].startswith("[SNAPSHOT #001] Captured 1 pairs, inserted 1 records in")

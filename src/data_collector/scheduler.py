@@ -18,12 +18,9 @@ import numpy as np
 import structlog
 
 from data_collector.cache import QuoteCache, Snapshot
+from db.writer import SnapshotRow
 
 log = structlog.get_logger(__name__)
-
-#: (exchange, symbol_base, symbol_quote, bid_price, bid_qty, ask_price, ask_qty,
-#:  timestamp, exchange_time) -- the writer's row shape, exact strings from the venue
-SnapshotRow = tuple[str, str, str, str, str, str, str, datetime, datetime | None]
 
 
 class TickStats:
@@ -49,6 +46,10 @@ async def wall_clock_ticks(
     boundary = math.floor(clock() / interval + 1) * interval
     while True:
         while (delay := boundary - clock()) > 0:  # the loop's timer may wake a hair early
+            if delay > interval:  # the wall clock was stepped back: re-anchor, don't stall
+                boundary = math.floor(clock() / interval + 1) * interval
+                log.warning("clock_stepped_back", by_s=round(delay - interval, 3))
+                continue
             await asyncio.sleep(delay)
         now = clock()
         missed = max(0, math.floor((now - boundary) / interval + 1e-9))
@@ -118,12 +119,12 @@ class SnapshotScheduler:
         snap = self.cache.snapshot()
         rows = build_rows(snap, tick_time)
         for sink in self.sinks:
-            sink(rows)
+            _guarded(sink, rows)
         for callback in self.on_snapshot:
-            callback(snap, tick_time)
+            _guarded(callback, snap, tick_time)
         self._record(boundary, tick_time, rows, started)
         for observer in self.after_tick:
-            observer(snap, self.stats)
+            _guarded(observer, snap, self.stats)
         return rows
 
     def _record(
@@ -137,7 +138,10 @@ class SnapshotScheduler:
         stats.last_lateness_s = time.time() - boundary - stats.last_duration_s
         pairs = len({(row[1], row[2]) for row in rows})
         ms = stats.last_duration_s * 1000
-        verb = "captured (dry run, not stored)" if self.dry_run else "queued for PostgreSQL"
+        # The original design's line; rows are handed to the writer, whose own events report
+        # any write that fails.
+        verb = "captured" if self.dry_run else "inserted"
+        note = " (dry run: not stored)" if self.dry_run else ""
         log.info(
             "snapshot",
             tick=stats.ticks,
@@ -146,8 +150,8 @@ class SnapshotScheduler:
             rows=len(rows),
             ms=round(ms, 3),
             lateness_ms=round(stats.last_lateness_s * 1000, 3),
-            summary=f"[SNAPSHOT #{stats.ticks:03d}] Captured {pairs} pairs, {len(rows)} "
-            f"records {verb} in {ms:.1f}ms",
+            summary=f"[SNAPSHOT #{stats.ticks:03d}] Captured {pairs} pairs, {verb} {len(rows)} "
+            f"records in {ms:.1f}ms{note}",
         )
 
     def _log_missed(self, boundary: float, missed: int) -> None:
@@ -161,3 +165,11 @@ class SnapshotScheduler:
             summary=f"[SNAPSHOT] Missed {missed} tick(s) from {first.isoformat()}: "
             "the event loop was blocked",
         )
+
+
+def _guarded(consumer: Callable[..., None], *args: object) -> None:
+    """One failing consumer (writer, analytics, metrics) must not stop the snapshots."""
+    try:
+        consumer(*args)
+    except Exception:
+        log.exception("snapshot_consumer_failed", consumer=getattr(consumer, "__qualname__", "?"))
