@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -301,3 +302,76 @@ async def test_dry_run_creates_nothing_in_the_database(
         pg_database.dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
     )
     assert tables == []
+
+
+async def _start_process(config_path: Path, *args: str, env: dict[str, str] | None = None):
+    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | (env or {})
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(REPO / "run.py"), "--config", str(config_path), "--log-format", "json",
+        *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=full_env,
+        cwd=config_path.parent,
+    )  # fmt: skip
+
+
+async def _read_until(proc: asyncio.subprocess.Process, event: str, timeout: float) -> list[dict]:
+    assert proc.stdout is not None
+    events: list[dict] = []
+    async with asyncio.timeout(timeout):
+        while not events or events[-1]["event"] != event:
+            line = await proc.stdout.readline()
+            assert line, f"collector exited before {event}: {events}"
+            events.append(json.loads(line))
+    return events
+
+
+@pytest.mark.timeout(60)
+async def test_sigterm_during_startup_exits_zero(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    pg_proxy.blackhole()  # connecting hangs: start-up sits waiting for the database
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
+        proc = await _start_process(tmp_path / "config.yaml")
+        await _read_until(proc, "pairs_loaded", 20)
+        proc.send_signal(signal.SIGTERM)
+        out, _err = await asyncio.wait_for(proc.communicate(), 10)
+    names = [json.loads(line)["event"] for line in out.splitlines() if line.strip()]
+    assert proc.returncode == 0
+    assert "startup_interrupted" in names and names[-1] == "collector_stopped"
+
+
+@pytest.mark.timeout(60)
+async def test_a_busy_monitoring_port_does_not_stop_the_collection(
+    tmp_path: Path, pg_database: PgDatabase
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        pairs = pairs_for(2)
+        async with Simulator(pairs, rate_hz=4) as sim:
+            config = make_config(
+                tmp_path, sim, pairs, pg_database.dsn, monitoring_port=str(busy.getsockname()[1])
+            )
+            with capture_logs() as logs:
+                async with running(config) as collector:
+                    await wait_until(lambda: collector.scheduler.stats.rows >= 4, 15)
+                    assert collector.monitoring is None
+    assert any(e["event"] == "monitoring_unavailable" for e in logs)
+
+
+async def test_missing_migrations_stop_start_up_with_a_clear_line(
+    tmp_path: Path, pg_database: PgDatabase
+) -> None:
+    pairs = pairs_for(1)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        make_config(tmp_path, sim, pairs, pg_database.dsn)
+        proc = await _start_process(
+            tmp_path / "config.yaml", env={"CEX_MIGRATIONS_DIR": str(tmp_path / "nowhere")}
+        )
+        out, _err = await asyncio.wait_for(proc.communicate(), 30)
+    events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert proc.returncode == 1
+    [failed] = [e for e in events if e["event"] == "startup_failed"]
+    assert "nowhere" in failed["error"] and "CEX_MIGRATIONS_DIR" in failed["error"]

@@ -1,7 +1,7 @@
 """The orchestrator: config -> database and migrations -> feeds -> scheduler, writer, analytics.
 
-SIGINT/SIGTERM stop the feeds, flush the writer (or spill what cannot be written), close the
-database and return exit code 0.
+SIGINT/SIGTERM (from the very start) stop the feeds, flush the writer (or spill what cannot be
+written), close the database and return exit code 0.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import asyncpg
+import msgspec
 import structlog
 
 from data_collector.analytics import Analytics
@@ -28,6 +29,7 @@ from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.venues import get_venue
 
 if TYPE_CHECKING:
+    from data_collector.simulator import Simulator
     from db.writer import SnapshotWriter
 
 log = structlog.get_logger("data_collector.collector")
@@ -36,6 +38,15 @@ log = structlog.get_logger("data_collector.collector")
 AUTO_BUFFER_SECONDS = 15 * 60
 SUBSCRIBE_REPORT_TIMEOUT = 30.0
 STARTUP_DB_TIMEOUT = 10.0
+#: the writer's share of the shutdown budget (the process must exit within 10 s)
+WRITER_CLOSE_TIMEOUT = 5.0
+EXIT_STARTUP_FAILED = 1
+
+Cleanup = Callable[[], Awaitable[None]]
+
+
+class StartupError(Exception):
+    """A start-up step failed in a way the user must fix; the message says how."""
 
 
 @dataclass
@@ -51,18 +62,18 @@ class Collector:
     database_label: str = "none (dry run)"
     monitoring: MonitoringServer | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
-    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def run_collector(
     config: Config, *, dry_run: bool = False, simulate: bool = False, duration: float | None = None
 ) -> int:
     """Blocking entry point for the CLI: runs under uvloop when available."""
+    main = run_async(config, dry_run=dry_run, simulate=simulate, duration=duration)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
-        return asyncio.run(run_async(config, dry_run=dry_run, simulate=simulate, duration=duration))
-    return uvloop.run(run_async(config, dry_run=dry_run, simulate=simulate, duration=duration))
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def run_async(
@@ -75,29 +86,59 @@ async def run_async(
     collector_out: list[Collector] | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM (or ``duration``); returns the process exit code."""
-    dc = config.data_collector
-    if not dc.enabled:
+    if not config.data_collector.enabled:
         log.warning("collector_disabled", summary="data_collector.enabled is false: nothing to do")
         return 0
-    pairs = config.pairs
-    log.info("pairs_loaded", pairs=len(pairs), summary=f"Loaded {len(pairs)} trading pairs")
-    cleanups: list[Callable[[], Awaitable[None]]] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    _signal_handlers(loop, stop, install=True)
+    cleanups: list[Cleanup] = []
     try:
-        urls = {name: config.exchanges[name].websocket_url for name in dc.exchanges}
-        if simulate:
-            urls = await _start_simulator(pairs, dc.exchanges, cleanups)
-        writer, label = (None, "none (dry run)")
-        if not dry_run:
-            writer, label = await _start_database(config, pairs, cleanups)
-        collector = _assemble(config, pairs, urls, writer, label, dry_run)
-        collector.cleanups = cleanups
-        if collector_out is not None:
-            collector_out.append(collector)
-        await _run(collector, duration, started)
+        collector = await _until_stopped(_start(config, dry_run, simulate, cleanups), stop)
+        if collector is None:
+            log.info("startup_interrupted", summary="Stopped during start-up")
+        else:
+            collector.stop_event = stop
+            if collector_out is not None:
+                collector_out.append(collector)
+            await _run(collector, duration, started)
+    except StartupError as exc:
+        log.error("startup_failed", error=str(exc), summary=f"Cannot start: {exc}")
+        return EXIT_STARTUP_FAILED
     finally:
         await _cleanup(cleanups)
+        _signal_handlers(loop, stop, install=False)  # a second signal during the flush is fine
     log.info("collector_stopped", summary="Collector stopped cleanly")
     return 0
+
+
+async def _until_stopped(work: Awaitable[Collector], stop: asyncio.Event) -> Collector | None:
+    """Await ``work`` unless a stop signal comes first (then cancel it and return None)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+async def _start(
+    config: Config, dry_run: bool, simulate: bool, cleanups: list[Cleanup]
+) -> Collector:
+    dc = config.data_collector
+    pairs = config.pairs
+    log.info("pairs_loaded", pairs=len(pairs), summary=f"Loaded {len(pairs)} trading pairs")
+    urls = {name: config.exchanges[name].websocket_url for name in dc.exchanges}
+    if simulate:
+        urls = await _start_simulator(pairs, dc.exchanges, cleanups)
+    writer, label = None, "none (dry run)"
+    if not dry_run:
+        writer, label = await _start_database(config, pairs, cleanups)
+    return _assemble(config, pairs, urls, writer, label, dry_run)
 
 
 def _assemble(
@@ -111,7 +152,7 @@ def _assemble(
     dc = config.data_collector
     cache = QuoteCache(dc.exchanges, pairs)
     venues = {name: (get_venue(name), urls[name]) for name in dc.exchanges}
-    settings = ConnectionSettings(**_fields(dc.connection))
+    settings = ConnectionSettings(**msgspec.structs.asdict(dc.connection))
     manager = FeedManager(cache, venues, pairs, settings)
     a = dc.analytics
     analytics = Analytics(
@@ -132,44 +173,74 @@ def _assemble(
     return collector
 
 
-def _fields(struct: object) -> dict[str, object]:
-    import msgspec
-
-    return msgspec.structs.asdict(struct)  # type: ignore[arg-type]
-
-
 async def _run(collector: Collector, duration: float | None, started: asyncio.Event | None) -> None:
-    loop = asyncio.get_running_loop()
-    stop = collector.stop_event
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, _on_signal, sig, stop)
-    if collector.monitoring is not None:
-        await collector.monitoring.start()
+    await _start_monitoring(collector)
     await collector.manager.start()
     tasks = [
-        asyncio.create_task(collector.scheduler.run(), name="snapshot-scheduler"),
-        asyncio.create_task(_analytics_loop(collector), name="analytics"),
-        asyncio.create_task(_report_subscriptions(collector), name="subscribe-report"),
+        _watched(collector.scheduler.run(), "snapshot-scheduler"),
+        _watched(_analytics_loop(collector), "analytics"),
+        _watched(_report_subscriptions(collector), "subscribe-report"),
     ]
     if started is not None:
         started.set()
     try:
-        if duration is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), duration)
-        else:
-            await stop.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(collector.stop_event.wait(), duration)
     finally:
         log.info("shutdown_started", summary="Shutting down: stopping feeds, flushing writer")
-        for task in tasks:
+        for task in tasks:  # first: nothing may be submitted to the writer after this
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await collector.manager.stop()
-        if collector.monitoring is not None:
-            await collector.monitoring.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+        # Feeds, monitoring and the writer wind down together, inside the 10 s budget.
+        await asyncio.gather(
+            collector.manager.stop(),
+            *([collector.monitoring.stop()] if collector.monitoring else []),
+            *([collector.writer.close(WRITER_CLOSE_TIMEOUT)] if collector.writer else []),
+            return_exceptions=True,
+        )
+
+
+async def _start_monitoring(collector: Collector) -> None:
+    """Serve /metrics and /health; a busy port costs the endpoint, never the collection."""
+    monitoring = collector.monitoring
+    if monitoring is None:
+        return
+    try:
+        await monitoring.start()
+    except OSError as exc:
+        log.error(
+            "monitoring_unavailable",
+            host=monitoring.host,
+            port=monitoring.port,
+            error=str(exc),
+            summary=f"Monitoring disabled: cannot listen on {monitoring.host}:{monitoring.port} "
+            f"({exc.strerror or exc}); set monitoring.port to a free port",
+        )
+        collector.scheduler.after_tick.remove(monitoring.after_tick)
+        collector.monitoring = None
+
+
+def _watched(coro: Awaitable[None], name: str) -> asyncio.Task[None]:
+    """A task whose unexpected death is logged, never silent."""
+    task = asyncio.ensure_future(coro)
+    task.set_name(name)
+    task.add_done_callback(_log_crash)
+    return task
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("task_crashed", task=task.get_name(), exc_info=exc)
+
+
+def _signal_handlers(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, *, install: bool
+) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            if install:
+                loop.add_signal_handler(sig, _on_signal, sig, stop)
+            else:
                 loop.remove_signal_handler(sig)
 
 
@@ -181,12 +252,15 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
 async def _analytics_loop(collector: Collector) -> None:
     interval = collector.config.data_collector.analytics_interval
     async for _boundary, _missed in wall_clock_ticks(interval):
-        collector.analytics.summarize(
-            collector.cache.snapshot(),
-            collector.cache.stats,
-            collector.manager.connections(),
-            time.time_ns(),
-        )
+        try:
+            collector.analytics.summarize(
+                collector.cache.snapshot(),
+                collector.cache.stats,
+                collector.manager.connections(),
+                time.time_ns(),
+            )
+        except Exception:  # one bad summary must not end the analytics
+            log.exception("analytics_failed")
 
 
 async def _report_subscriptions(collector: Collector) -> None:
@@ -194,9 +268,12 @@ async def _report_subscriptions(collector: Collector) -> None:
     manager = collector.manager
     expected = len(collector.cache.venues) * len(collector.cache.pairs)
     deadline = time.monotonic() + SUBSCRIBE_REPORT_TIMEOUT
+
+    def rejected() -> int:
+        return sum(len(v) for v in manager.rejected.values())
+
     while time.monotonic() < deadline:
-        rejected = sum(len(v) for v in manager.rejected.values())
-        if manager.subscribed_channels() + rejected >= expected:
+        if manager.subscribed_channels() + rejected() >= expected:
             break
         await asyncio.sleep(0.05)
     channels = manager.subscribed_channels()
@@ -204,41 +281,69 @@ async def _report_subscriptions(collector: Collector) -> None:
         "subscriptions_ready",
         channels=channels,
         expected=expected,
-        rejected=sum(len(v) for v in manager.rejected.values()),
+        rejected=rejected(),
         summary=f"Subscribed to {channels} book ticker channels",
     )
 
 
 async def _start_database(
-    config: Config, pairs: list[Pair], cleanups: list[Callable[[], Awaitable[None]]]
+    config: Config, pairs: list[Pair], cleanups: list[Cleanup]
 ) -> tuple[SnapshotWriter, str]:
-    from db.dsn import build_dsn, redact_dsn
-    from db.migrations import apply_migrations
-    from db.pool import create_pool
+    from db.dsn import redact_dsn
+    from db.migrations import default_migrations_dir, migration_files
     from db.writer import SnapshotWriter
 
-    db = config.database
-    if db.dsn:
-        dsn, label = db.dsn, redact_dsn(db.dsn)
-    elif db.host:
-        dsn = build_dsn(db.host, db.port, db.database, db.user, db.password)
+    try:
+        migration_files()
+    except FileNotFoundError:
+        raise StartupError(
+            f"no migrations at {default_migrations_dir()}: run from a source checkout "
+            "(pip install -e .) or set CEX_MIGRATIONS_DIR to the folder with the *.sql files"
+        ) from None
+    dsn = config.database_dsn()
+    if dsn is not None:
         label = redact_dsn(dsn)
     else:
-        from db.embedded import EmbeddedPostgres
+        dsn, label = await _start_embedded(config, cleanups)
+    await _migrate(dsn, label)
+    rows_per_tick = len(pairs) * len(config.data_collector.exchanges)
+    buffer_rows = config.database.buffer_max_rows or max(
+        rows_per_tick * int(AUTO_BUFFER_SECONDS / config.data_collector.snapshot_interval), 10_000
+    )
+    writer = SnapshotWriter(dsn, spill_dir=config.data_dir / "spill", max_buffer_rows=buffer_rows)
+    await writer.start()
+    cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once _run closed it
+    return writer, label
 
-        pgdata = config.data_dir / "postgres"
+
+async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> tuple[str, str]:
+    from db.embedded import EmbeddedPostgres
+
+    pgdata = config.embedded_pgdata
+    try:
         embedded = await asyncio.to_thread(EmbeddedPostgres.start, pgdata)
-        cleanups.append(lambda: asyncio.to_thread(embedded.stop))
-        dsn, label = embedded.dsn, f"embedded PostgreSQL in {pgdata}"
+    except Exception as exc:
+        raise StartupError(
+            f"the embedded PostgreSQL in {pgdata} did not start ({exc}); configure "
+            "database.dsn or database.host to use your own server"
+        ) from exc
+    cleanups.append(lambda: asyncio.to_thread(embedded.stop))
+    return embedded.dsn, f"embedded PostgreSQL in {pgdata}"
+
+
+async def _migrate(dsn: str, label: str) -> None:
+    """Apply migrations now when PostgreSQL answers; otherwise start anyway: the writer
+    buffers rows (then spills them) and applies the migrations itself once it is back."""
+    from db.migrations import apply_migrations
+    from db.pool import create_pool
+
     try:
         pool = await asyncio.wait_for(create_pool(dsn), STARTUP_DB_TIMEOUT)
         try:
             applied = await apply_migrations(pool)
         finally:
             await pool.close()
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        # Start anyway: the writer buffers rows (then spills them) and applies the
-        # migrations itself once PostgreSQL answers.
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.warning(
             "database_unreachable",
             database=label,
@@ -246,32 +351,24 @@ async def _start_database(
             summary=f"PostgreSQL unreachable at start-up ({label}): snapshots are buffered "
             "and written once it is back",
         )
-    else:
-        log.info(
-            "database_connected",
-            database=label,
-            migrations_applied=applied,
-            summary=f"Connected to PostgreSQL ({label})",
-        )
-    rows_per_tick = len(pairs) * len(config.data_collector.exchanges)
-    buffer_rows = config.database.buffer_max_rows or max(
-        rows_per_tick * int(AUTO_BUFFER_SECONDS / config.data_collector.snapshot_interval), 10_000
+        return
+    log.info(
+        "database_connected",
+        database=label,
+        migrations_applied=applied,
+        summary=f"Connected to PostgreSQL ({label})",
     )
-    writer = SnapshotWriter(dsn, spill_dir=config.data_dir / "spill", max_buffer_rows=buffer_rows)
-    await writer.start()
-    cleanups.append(writer.close)
-    return writer, label
 
 
 async def _start_simulator(
-    pairs: list[Pair], exchanges: list[str], cleanups: list[Callable[[], Awaitable[None]]]
+    pairs: list[Pair], exchanges: list[str], cleanups: list[Cleanup]
 ) -> dict[str, str]:
     from data_collector.simulator import Simulator
 
     sim = Simulator(pairs, venues=tuple(exchanges))
     await sim.start()
     cleanups.append(sim.stop)
-    task = asyncio.create_task(_demo_gaps(sim, pairs), name="demo-gaps")
+    task = _watched(_demo_gaps(sim, pairs), "demo-gaps")
 
     async def stop_gaps() -> None:
         task.cancel()
@@ -283,29 +380,25 @@ async def _start_simulator(
 
 
 async def _demo_gaps(
-    sim: object, pairs: list[Pair], every: float = 25.0, hold: float = 6.0
+    sim: Simulator, pairs: list[Pair], every: float = 25.0, hold: float = 6.0
 ) -> None:
     """--simulate: open a cross-venue gap on one pair now and then so alerts can be seen."""
-    venues = sim.venues  # type: ignore[attr-defined]
-    if len(venues) < 2:
+    if not {"mexc", "gateio"} <= sim.venues.keys():
         return
-    buy, sell = venues["mexc"], venues["gateio"]
-    i = 0
-    while True:
+    buy, sell = sim.venues["mexc"], sim.venues["gateio"]
+    for i in range(1_000_000):
         await asyncio.sleep(every / 2 if i == 0 else every)
         pair = pairs[i % len(pairs)]
-        i += 1
         last = buy.last_sent(pair)
         if last is None:
             continue
-        ask = float(last["ask"])
-        bid = ask * 1.07
+        bid = float(last["ask"]) * 1.07  # 7 % above MEXC's ask: 6.75 % net of both fees
         sell.set_quote(pair, f"{bid:.6g}", "2.5", f"{bid * 1.0002:.6g}", "3.1", hold=True)
         await asyncio.sleep(hold)
         sell.release(pair)
 
 
-async def _cleanup(cleanups: list[Callable[[], Awaitable[None]]]) -> None:
+async def _cleanup(cleanups: list[Cleanup]) -> None:
     """Run clean-ups in reverse order of acquisition; one failing never blocks the rest."""
     for cleanup in reversed(cleanups):
         try:
@@ -315,4 +408,4 @@ async def _cleanup(cleanups: list[Callable[[], Awaitable[None]]]) -> None:
     cleanups.clear()
 
 
-__all__ = ["Collector", "run_async", "run_collector"]
+__all__ = ["Collector", "StartupError", "run_async", "run_collector"]

@@ -110,6 +110,22 @@ class Config(_Strict):
     def data_dir(self) -> Path:
         return Path(self.data_collector.data_dir)
 
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Where the embedded PostgreSQL keeps its data when no database is configured."""
+        return self.data_dir / "postgres"
+
+    def database_dsn(self) -> str | None:
+        """The configured database's DSN, or None for the embedded default."""
+        db = self.database
+        if db.dsn:
+            return db.dsn
+        if db.host:
+            from db.dsn import build_dsn
+
+            return build_dsn(db.host, db.port, db.database, db.user, db.password)
+        return None
+
 
 # --- loading ---------------------------------------------------------------------------
 

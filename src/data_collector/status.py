@@ -49,20 +49,14 @@ async def print_status(config: Config, *, config_path: str | Path = "config.yaml
 
 
 async def _database_lines(config: Config) -> list[str]:
-    from db.dsn import build_dsn, redact_dsn
+    from db.dsn import redact_dsn
     from db.status import database_status
 
-    db = config.database
     lines = ["Database:"]
-    with _embedded_if_needed(config, lines) as embedded_dsn:
-        if db.dsn:
-            dsn = db.dsn
-            lines.append(f"  in use:      {redact_dsn(dsn)}")
-        elif db.host:
-            dsn = build_dsn(db.host, db.port, db.database, db.user, db.password)
-            lines.append(f"  in use:      {redact_dsn(dsn)}")
-        else:
-            dsn = embedded_dsn
+    configured = config.database_dsn()
+    if configured is not None:
+        lines.append(f"  in use:      {redact_dsn(configured)}")
+    with _embedded_if_needed(config, configured, lines) as dsn:
         if dsn is None:
             return lines
         status = await database_status(dsn, timeout=DB_TIMEOUT)
@@ -79,19 +73,21 @@ async def _database_lines(config: Config) -> list[str]:
 
 
 @contextlib.contextmanager
-def _embedded_if_needed(config: Config, lines: list[str]) -> Iterator[str | None]:
-    """Yield the embedded server's DSN when the configuration uses it, else None.
+def _embedded_if_needed(
+    config: Config, configured: str | None, lines: list[str]
+) -> Iterator[str | None]:
+    """Yield the DSN to query: the configured one, else the embedded server's.
 
-    A server that is not initialised yet is reported, not created: --status has no side
-    effects on a fresh machine. A stopped one is started for the query and stopped again.
+    An embedded server that is not initialised yet is reported, not created: --status has no
+    side effects on a fresh machine. A stopped one is started for the query and stopped again;
+    a running one (the collector's) is shared and left running.
     """
-    db = config.database
-    if db.dsn or db.host:
-        yield None
+    if configured is not None:
+        yield configured
         return
     from db.embedded import EmbeddedPostgres
 
-    pgdata = config.data_dir / "postgres"
+    pgdata = config.embedded_pgdata
     lines.append(f"  in use:      embedded PostgreSQL in {pgdata}")
     if not (pgdata / "PG_VERSION").exists():
         lines.append("  state:       not initialised yet (created on the collector's first run)")
