@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS book_ticker_snapshots (
 
 COMMENT ON TABLE book_ticker_snapshots IS
     'Top of book per exchange and pair at each snapshot tick; prices/sizes exactly as the venue wrote them';
-COMMENT ON COLUMN book_ticker_snapshots.exchange IS 'lowercase venue name, e.g. mexc, gate';
+COMMENT ON COLUMN book_ticker_snapshots.exchange IS 'lowercase venue name, e.g. mexc, gateio';
 COMMENT ON COLUMN book_ticker_snapshots."timestamp" IS 'the snapshot tick (collector clock, UTC)';
 COMMENT ON COLUMN book_ticker_snapshots.exchange_time IS 'venue time of the quote, NULL when the venue sent none';
 

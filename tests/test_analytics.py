@@ -340,6 +340,14 @@ def test_spread_analysis_and_spread_alerts(logs: Log) -> None:
     assert analysis["max_spread"] == {"symbol": "ETH/USDT", "venue": "mexc", "pct": 4.0}
     cross = (0.5 / 100.25 + 0.0) / 2 * 100
     assert analysis["avg_cross_venue_diff_pct"] == pytest.approx(cross)
+    spreads = analysis["spreads"]  # each venue's spread per pair and the difference between them
+    assert spreads["SOL/USDT"] == {
+        "mexc": pytest.approx(2.0),
+        "gateio": pytest.approx(100 / 100.5),
+        "diff_pct": pytest.approx(0.5 / 100.25 * 100),
+    }
+    assert spreads["BTC/USDT"]["diff_pct"] == pytest.approx(0.0)
+    assert spreads["ETH/USDT"] == {"mexc": pytest.approx(4.0), "gateio": None, "diff_pct": None}
     assert analysis["summary"] == (
         f"[ANALYTICS] Spread Analysis: 3 pairs, avg spread MEXC {mexc:.4f}%, "
         f"GATEIO {gate:.4f}%, avg cross-venue diff {cross:.4f}%"

@@ -72,6 +72,24 @@ def _money(value: float, quote: str) -> str:
     return f"{format_price(value)} {quote}"
 
 
+def _per_pair_spreads(
+    snap: Snapshot, spread: np.ndarray, diff: np.ndarray
+) -> dict[str, dict[str, float | None]]:
+    """{symbol: {venue: spread %, ..., "diff_pct": cross-venue mid difference %}} for every
+    pair usable somewhere; None where a venue has no usable quote."""
+    pct = np.where(snap.usable, spread * 100.0, np.nan).T.tolist()  # (pairs, venues)
+    diff_pct = (diff * 100.0).tolist()
+    out: dict[str, dict[str, float | None]] = {}
+    for p in np.flatnonzero(snap.usable.any(axis=0)).tolist():
+        row: dict[str, float | None] = {
+            venue: (None if value != value else value)  # NaN -> None
+            for venue, value in zip(snap.venues, pct[p], strict=True)
+        }
+        row["diff_pct"] = None if diff_pct[p] != diff_pct[p] else diff_pct[p]
+        out[str(snap.pairs[p])] = row
+    return out
+
+
 def _pct(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}%"
 
@@ -312,9 +330,11 @@ class Analytics:
         # With more than two venues the difference is the widest one: (max mid - min mid).
         multi = snap.usable.sum(axis=0) >= 2
         cross = None
+        diff_all = np.full(len(snap.pairs), np.nan)
         if multi.any():
             m = mid[:, multi]
             diff = (np.nanmax(m, axis=0) - np.nanmin(m, axis=0)) / np.nanmean(m, axis=0)
+            diff_all[multi] = diff
             cross = float(diff.mean()) * 100.0
         analysed = int(snap.usable.any(axis=0).sum())
         venues_text = ", ".join(f"{venue.upper()} {_pct(avg[venue])}" for venue in snap.venues)
@@ -324,6 +344,7 @@ class Analytics:
             avg_spread_pct=avg,
             max_spread=max_spread,
             avg_cross_venue_diff_pct=cross,
+            spreads=_per_pair_spreads(snap, spread, diff_all),
             summary=(
                 f"[ANALYTICS] Spread Analysis: {analysed} pairs, "
                 f"avg spread {venues_text}, avg cross-venue diff {_pct(cross)}"

@@ -89,10 +89,16 @@ class MonitoringConfig(_Strict):
     port: int = 9108
 
 
+#: taker fees of the default (lowest) tier, as fractions
+DEFAULT_TAKER_FEES = {"mexc": 0.0005, "gateio": 0.002}
+
+
 def _default_exchanges() -> dict[str, ExchangeConfig]:
+    from data_collector.venues import VENUES
+
     return {
-        "mexc": ExchangeConfig(websocket_url="wss://wbs-api.mexc.com/ws", taker_fee=0.0005),
-        "gateio": ExchangeConfig(websocket_url="wss://api.gateio.ws/ws/v4/", taker_fee=0.002),
+        name: ExchangeConfig(websocket_url=VENUES[name].default_url, taker_fee=fee)
+        for name, fee in DEFAULT_TAKER_FEES.items()
     }
 
 
