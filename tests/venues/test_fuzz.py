@@ -101,9 +101,17 @@ gate_frames = keyed(
         "id": st.integers(-(2**31), 2**31 - 1),
         "channel": st.sampled_from(["spot.book_ticker", "spot.pong", "spot.ping", "", "x"]),
         "event": st.sampled_from(["update", "subscribe", "unsubscribe", "upgrade", ""]),
-        "error": st.none() | keyed({"code": st.integers(0, 4), "message": st.text(max_size=40)}),
+        "error": st.none()
+        | st.sampled_from(["", "unknown currency pair FOO_USDT", "boom"])
+        | keyed(
+            {
+                "code": st.integers(0, 4) | st.sampled_from(["2", "x", " 3"]),
+                "message": st.text(max_size=40) | st.just("unknown currency pair FOO_USDT"),
+            }
+        ),
         "result": gate_ticker | st.just({"status": "success"}),
-        "payload": st.lists(st.sampled_from(["BTC_USDT", "ETH_USDT"]), max_size=3),
+        "payload": st.lists(st.sampled_from(["BTC_USDT", "ETH_USDT"]), max_size=3)
+        | st.text(max_size=10),
     }
 )
 
@@ -133,7 +141,13 @@ mexc_frames = keyed(
 @FAST
 @given(gate_frames)
 def test_gate_json_shaped_frames_never_raise(frame: dict[str, object]) -> None:
-    check(GATE.parse(json.dumps(frame).encode()))
+    result = GATE.parse(json.dumps(frame).encode())
+    check(result)
+    # Only a book-ticker update can be malformed: any other JSON object is classified.
+    if (frame.get("channel"), frame.get("event")) != ("spot.book_ticker", "update"):
+        assert not isinstance(result, Malformed), result
+    if isinstance(result, SubscribeResult):
+        assert all(isinstance(s, str) for s in result.accepted + result.rejected)
 
 
 @FAST
@@ -143,6 +157,19 @@ def test_mexc_json_shaped_frames_never_raise(frame: dict[str, object]) -> None:
     check(result)
     if isinstance(result, SubscribeResult):
         assert all("@" not in s and "," not in s for s in result.accepted + result.rejected)
+
+
+@FAST
+@given(mexc_frames, st.sampled_from([b" ", b"\n", b"\r\n\t ", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n"]))
+def test_mexc_padded_control_frames_parse_like_unpadded(
+    frame: dict[str, object], pad: bytes
+) -> None:
+    data = json.dumps(frame, ensure_ascii=False).encode()
+    plain, padded = MEXC.parse(data), MEXC.parse(pad + data)
+    if isinstance(plain, Malformed):
+        assert isinstance(padded, Malformed)
+    else:
+        assert padded == plain
 
 
 # --- round trips of valid frames ---------------------------------------------------------------

@@ -173,19 +173,129 @@ def test_key_order_and_unknown_keys_do_not_matter(gate: GateIO) -> None:
     )
 
 
-def test_subscribe_error_prefers_the_reply_payload(gate: GateIO) -> None:
+def test_subscribe_error_rejects_only_the_pairs_in_the_message(gate: GateIO) -> None:
+    # The newer reply echoes the whole request in ``payload``: accepted pairs must not be lost.
+    assert gate.parse(load("subscribe_error_code2_with_payload.json")) == SubscribeResult(
+        accepted=[], rejected=["GIBBERISH_USD"], reason="unknown currency pair GIBBERISH_USD"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (1, "bad request body FOO_USDT"),
+        (3, "internal error for BTC_USDT"),
+        (4, "auth failed"),
+        (7, "unknown code ETH_USDT"),
+    ],
+)
+def test_subscribe_error_other_codes_are_venue_errors(
+    gate: GateIO, code: int, message: str
+) -> None:
     frame = json.dumps(
         {
             "channel": "spot.book_ticker",
             "event": "subscribe",
-            "payload": ["FOO_USDT", "BAR_USDT"],
-            "error": {"code": 2, "message": "unknown currency pair FOO_USDT"},
-            "result": None,
+            "payload": ["FOO_USDT", "BTC_USDT"],
+            "error": {"code": code, "message": message},
         }
     ).encode()
-    assert gate.parse(frame) == SubscribeResult(
-        accepted=[], rejected=["FOO_USDT", "BAR_USDT"], reason="unknown currency pair FOO_USDT"
+    assert gate.parse(frame) == VenueError(f"code {code}: {message}")
+
+
+def test_subscribe_server_error_fixture(gate: GateIO) -> None:
+    assert gate.parse(load("subscribe_error_server_code3.json")) == VenueError(
+        "code 3: server error while subscribing BTC_USDT"
     )
+
+
+def subscribe_reply(error: object, payload: object = ("A_B",)) -> bytes:
+    frame = {"channel": "spot.book_ticker", "event": "subscribe", "error": error}
+    return json.dumps(frame | {"payload": payload}).encode()
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        ({"code": 2, "message": "invalid argument"}, "code 2: invalid argument"),
+        ({"code": 2, "message": "unknown pair btc_usdt"}, "code 2: unknown pair btc_usdt"),
+        ({"code": 2}, "code 2"),
+        ({"code": "2", "message": None}, "code 2"),
+        ("invalid argument", "invalid argument"),
+        (2, "code 2"),
+        ({"code": "x9", "message": "odd A_B"}, "code x9: odd A_B"),
+        ([1, 2], "code [1, 2]"),
+    ],
+)
+def test_subscribe_error_naming_no_pair_is_venue_error(
+    gate: GateIO, error: object, message: str
+) -> None:
+    assert gate.parse(subscribe_reply(error)) == VenueError(message)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("subscribe_error_as_string.json", "unknown currency pair FOO_USDT"),
+        ("subscribe_error_string_code.json", "invalid argument: unknown currency pair FOO_USDT"),
+    ],
+)
+def test_subscribe_error_odd_shapes_reject_by_message(gate: GateIO, name: str, reason: str) -> None:
+    assert gate.parse(load(name)) == SubscribeResult(
+        accepted=[], rejected=["FOO_USDT"], reason=reason
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"message": "unknown currency pair FOO_USDT"},  # no code: the message decides
+        {"code": 2, "msg": "unknown currency pair FOO_USDT"},
+        {"code": " 2 ", "message": "unknown currency pair FOO_USDT", "extra": [1]},
+    ],
+)
+def test_subscribe_error_variants_reject_by_message(gate: GateIO, error: object) -> None:
+    assert gate.parse(subscribe_reply(error, payload={"x": 1})) == SubscribeResult(
+        accepted=[], rejected=["FOO_USDT"], reason="unknown currency pair FOO_USDT"
+    )
+
+
+def test_subscribe_success_with_odd_payload_still_acks(gate: GateIO) -> None:
+    assert gate.parse(load("subscribe_success_payload_string.json")) == SubscribeResult(
+        accepted=[], rejected=[]
+    )
+    assert gate.parse(subscribe_reply(None, [1, "BTC_USDT", None])) == SubscribeResult(
+        accepted=["BTC_USDT"], rejected=[]
+    )
+    for empty in ("", {}, False):  # an empty error is no error
+        assert gate.parse(subscribe_reply(empty, ["A_B"])) == SubscribeResult(["A_B"], [])
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (
+            b'{"channel":"spot.book_ticker","event":"unsubscribe","payload":{"a":1},"result":"ok"}',
+            Ignored(),
+        ),
+        (b'{"channel":"spot.tickers","event":"update","result":"x","payload":"y"}', Ignored()),
+        (b'{"channel":5,"event":["update"],"error":null}', Ignored()),
+        (b'{"channel":"spot.pong","event":null,"error":"x","result":[]}', Pong()),
+        (b'{"channel":"","event":"upgrade","payload":{},"error":{"code":"1"}}', Upgrade()),
+        (
+            b'{"channel":"spot.book_ticker","event":"update","error":{"code":1,"message":"m"}}',
+            VenueError("code 1: m"),
+        ),
+        (
+            b'{"channel":"spot.tickers","event":"subscribe","error":{"code":"4","message":"no"}}',
+            VenueError("code 4: no"),
+        ),
+    ],
+)
+def test_odd_control_shapes_are_classified_not_malformed(
+    gate: GateIO, frame: bytes, expected: object
+) -> None:
+    assert gate.parse(frame) == expected
 
 
 def test_subscribe_error_names_every_pair_in_the_message(gate: GateIO) -> None:
@@ -208,8 +318,9 @@ def test_errors_outside_subscribe_are_venue_errors(gate: GateIO) -> None:
         frame = json.dumps(
             {"channel": "spot.tickers", "event": event, "error": {"code": 1, "message": "bad body"}}
         ).encode()
-        assert gate.parse(frame) == VenueError("bad body")
+        assert gate.parse(frame) == VenueError("code 1: bad body")
     assert gate.parse(b'{"channel":"spot.ping","error":{"code":3}}') == VenueError("code 3")
+    assert gate.parse(b'{"channel":"spot.ping","error":"boom"}') == VenueError("boom")
 
 
 @pytest.mark.parametrize(
@@ -242,8 +353,7 @@ def test_frames_for_someone_else_are_ignored(gate: GateIO, frame: bytes) -> None
         update({"s": "A_B", "u": 2**63}),  # beyond int64, the cache's storage type
         update({"s": "A_B", "t": -(2**63) - 1}),
         update(None),  # type: ignore[arg-type]
-        b'{"channel":"spot.book_ticker","event":"subscribe","error":"boom"}',
-        b'{"channel":"spot.book_ticker","event":"subscribe","error":null,"payload":[1]}',
+        b'{"channel":"spot.book_ticker","event":"update","error":null,"result":"x"}',
     ],
 )
 def test_bad_frames_are_malformed(gate: GateIO, frame: bytes) -> None:

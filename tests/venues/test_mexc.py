@@ -441,8 +441,87 @@ def test_rejection_with_escaped_or_ascii_colon(mexc: Mexc) -> None:
 
 
 def test_nonzero_code_is_venue_error(mexc: Mexc) -> None:
-    assert mexc.parse(b'{"id":0,"code":1,"msg":"Invalid params"}') == VenueError("Invalid params")
+    assert mexc.parse(b'{"id":0,"code":1,"msg":"Invalid params"}') == VenueError(
+        "code 1: Invalid params"
+    )
     assert mexc.parse(b'{"code":-1}') == VenueError("code -1")
+    assert mexc.parse(b'{"code":2,"msg":"PONG"}') == VenueError("code 2: PONG")
+
+
+def test_accepted_alone_is_all_accepted(mexc: Mexc) -> None:
+    # ", " between channels, as other servers write it
+    assert mexc.parse(load("ack_subscribe_success_bracketed.json")) == SubscribeResult(
+        accepted=["BTCUSDT", "ETHUSDT"], rejected=[], reason=""
+    )
+    frame = b'{"code":0,"msg":"Subscribed successful! [a@BTCUSDT,b@ETHUSDT ,  c@SOLUSDT]."}'
+    assert mexc.parse(frame) == SubscribeResult(["BTCUSDT", "ETHUSDT", "SOLUSDT"], [])
+
+
+def test_ack_text_wins_over_nonzero_code(mexc: Mexc) -> None:
+    assert mexc.parse(load("ack_subscribe_rejected_nonzero_code.json")) == SubscribeResult(
+        accepted=[], rejected=["BTCUSDT"], reason="Blocked!"
+    )
+    frame = b'{"code":1,"msg":"Subscribed successful! [a@X1]. Not Subscribed successfully! [a@X2]"}'
+    assert mexc.parse(frame) == SubscribeResult(["X1"], ["X2"], "")
+    assert mexc.parse(b'{"code":5,"msg":"Subscribed successful! [a@X1]"}') == SubscribeResult(
+        ["X1"], []
+    )
+
+
+def test_plain_channel_list_with_spaces_after_commas(mexc: Mexc) -> None:
+    msg = f"{CHANNEL}BTCUSDT, {CHANNEL}ETHUSDT,{CHANNEL}SOLUSDT"
+    frame = json.dumps({"id": 0, "code": 0, "msg": msg}).encode()
+    assert mexc.parse(frame) == SubscribeResult(["BTCUSDT", "ETHUSDT", "SOLUSDT"], [])
+
+
+# --- padded JSON text frames versus protobuf pushes that start with "\n" ----------------------
+
+
+def test_control_frame_led_by_whitespace_or_bom(mexc: Mexc) -> None:
+    assert load("pong_leading_newline.json")[:2] == b"\n{"
+    assert mexc.parse(load("pong_leading_newline.json")) == Pong()
+    assert load("ack_subscribe_success_bom_padded.json")[:5] == b"\xef\xbb\xbf\r\n"
+    assert mexc.parse(load("ack_subscribe_success_bom_padded.json")) == SubscribeResult(
+        accepted=["BTCUSDT"], rejected=[]
+    )
+    for pad in (b" ", b"\t", b"\r\n", b"\n\n  ", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n"):
+        assert mexc.parse(pad + load("ack_subscribe_rejected.json")) == SubscribeResult(
+            accepted=[], rejected=["BTCUSDT", "ETHUSDT"], reason="Blocked!"
+        )
+
+
+def test_padded_json_of_the_wrong_shape_is_malformed(mexc: Mexc) -> None:
+    result = mexc.parse(b'\n {"code":"0","msg":"PONG"}')
+    assert isinstance(result, Malformed)
+    assert "Validation" in result.reason  # judged as JSON, not as protobuf
+
+
+def test_sample_push_starts_with_newline_and_still_decodes(mexc: Mexc) -> None:
+    frame = load("aggre_book_ticker_btcusdt.bin")
+    assert frame[:1] == b"\n"
+    assert mexc.parse(frame) == QuoteUpdate(
+        "BTCUSDT", "80535.88", "0.380497", "80535.89", "0.33336356", 1789897517479, 81721676217
+    )
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [
+        "{" + "x" * 114 + "@BTCUSDT",  # length 123 = "{": the frame starts with b"\n{"
+        "a" * 115 + "@BTCUSDT",  # length 123 again, without a brace after it
+        "{}@BTCUSDT",  # length 10 = "\n": b"\n\n{}@..." is not JSON either
+        " " * 2 + "@ABCDEFG",  # length 10, then whitespace, then "@"
+        "s" * 24 + "@BTCUSDT",  # length 32 = " "
+        "{" * 24 + "@BTCUSDT",  # length 32, then "{"
+    ],
+)
+def test_push_whose_bytes_look_like_padded_json_is_protobuf(mexc: Mexc, channel: str) -> None:
+    frame = pb.PushDataV3ApiWrapper(
+        channel=channel, publicAggreBookTicker=_aggre(bidPrice="1", bidQuantity="2", version="3")
+    ).SerializeToString()
+    assert frame[:1] == b"\n" and frame[1:2] in (b"{", b"\n", b" ")
+    symbol = channel.rpartition("@")[2]
+    assert mexc.parse(frame) == QuoteUpdate(symbol, "1", "2", None, None, 0, 3)
 
 
 @pytest.mark.parametrize(

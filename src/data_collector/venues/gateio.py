@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -58,18 +58,18 @@ class _Update(msgspec.Struct, gc=False):
     result: _Ticker
 
 
-class _Error(msgspec.Struct, gc=False):
-    code: int = 0
-    message: str = ""
-
-
 class _Control(msgspec.Struct, gc=False):
-    """Any other frame; ``time``, ``time_ms``, ``result`` and newer keys are ignored."""
+    """Any other frame, decoded leniently: other servers send odd but valid shapes.
 
-    channel: str = ""
-    event: str = ""
-    error: _Error | None = None
-    payload: list[str] | None = None
+    ``Any`` fields accept whatever JSON a key holds (a string ``error``, an object ``payload``),
+    so such a frame is classified by what is clear in it instead of becoming Malformed. ``time``,
+    ``time_ms``, ``result`` and newer keys are skipped.
+    """
+
+    channel: Any = ""
+    event: Any = ""
+    error: Any = None
+    payload: Any = None
 
 
 _update_decoder = msgspec.json.Decoder(_Update)
@@ -150,9 +150,16 @@ def _parse_other(data: bytes, update_error: Exception) -> ParseResult:
         return Malformed(f"gateio: {type(exc).__name__}: {exc}"[:300])
 
 
+# Gate error codes: 1 bad request body, 2 invalid argument, 3 server error, 4 auth failure.
+_INVALID_ARGUMENT = 2
+
+
 def _classify(msg: _Control, update_error: Exception) -> ParseResult:
-    channel, event, error = msg.channel, msg.event, msg.error
+    channel = msg.channel if isinstance(msg.channel, str) else ""
+    event = msg.event if isinstance(msg.event, str) else ""
     if channel == CHANNEL and event == "update":  # the update decoder already refused it
+        if msg.error:
+            return VenueError(_describe(*_error_fields(msg.error)))
         return Malformed(f"gateio: bad update: {update_error}"[:300])
     if channel == "spot.pong":
         return PONG
@@ -160,15 +167,58 @@ def _classify(msg: _Control, update_error: Exception) -> ParseResult:
         return UPGRADE
     if event == "subscribe" and channel in (CHANNEL, ""):
         return _subscribe_result(msg)
-    if error is not None:
-        return VenueError(error.message or f"code {error.code}")
+    if msg.error:
+        return VenueError(_describe(*_error_fields(msg.error)))
     return IGNORED  # unsubscribe acks, other channels, unknown events
 
 
-def _subscribe_result(msg: _Control) -> SubscribeResult:
-    error = msg.error
-    if error is None:
-        return SubscribeResult(accepted=msg.payload or [], rejected=[])
-    # Newer replies echo the request's pairs; older ones only name them in the message.
-    rejected = msg.payload or _PAIR_TOKEN_RE.findall(error.message)
-    return SubscribeResult(accepted=[], rejected=rejected, reason=error.message)
+def _subscribe_result(msg: _Control) -> SubscribeResult | VenueError:
+    """Success names no pairs unless the reply echoes them; only code 2 rejects pairs.
+
+    Gate's "success is ``error == null``" is read leniently: an empty or false ``error`` is
+    success too. A rejection names its pairs in ``error.message``; the reply's ``payload``
+    echoes the whole request (accepted pairs included), so it is not used to reject.
+    """
+    if not msg.error:
+        payload = msg.payload
+        accepted = payload if isinstance(payload, list) else []
+        return SubscribeResult(accepted=[p for p in accepted if isinstance(p, str)], rejected=[])
+    code, message = _error_fields(msg.error)
+    # A bare string error carries no code: its message is all there is to go by.
+    if code == _INVALID_ARGUMENT or (code is None and message):
+        pairs = list(dict.fromkeys(_PAIR_TOKEN_RE.findall(message)))
+        if pairs:
+            return SubscribeResult(accepted=[], rejected=pairs, reason=message)
+    return VenueError(_describe(code, message))
+
+
+def _error_fields(error: Any) -> tuple[int | str | None, str]:
+    """``(code, message)`` of an ``error`` value of any JSON shape.
+
+    The code is an int when it reads as one (``2`` or ``"2"``), else the raw value as text, or
+    None when absent.
+    """
+    if isinstance(error, str):
+        return None, error
+    if isinstance(error, dict):
+        message = error.get("message", error.get("msg"))
+        return _error_code(error.get("code")), message if isinstance(message, str) else ""
+    return _error_code(error), ""
+
+
+def _error_code(code: Any) -> int | str | None:
+    if code is None:
+        return None
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    text = str(code).strip()
+    try:
+        return int(text)
+    except ValueError:
+        return text[:40]
+
+
+def _describe(code: int | str | None, message: str) -> str:
+    if code is None:
+        return message or "unspecified error"
+    return f"code {code}: {message}" if message else f"code {code}"

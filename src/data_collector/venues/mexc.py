@@ -33,6 +33,10 @@ _REJECTED_RE = re.compile(r"Not Subscribed successfully!\s*\[([^\]]*)\]")
 _ACCEPTED_RE = re.compile(r"(?<!Not )Subscribed successful!\s*\[([^\]]*)\]")
 _REASON_RE = re.compile(r"Reason\s*[:：]\s*(.*)", re.DOTALL)
 
+# A JSON text frame may be padded with whitespace or led by a UTF-8 BOM (other servers do).
+_BOM = b"\xef\xbb\xbf"
+_PADDING_FIRST = frozenset((b" ", b"\t", b"\r", b"\n", b"\xef"))
+
 
 class _Control(msgspec.Struct, gc=False):
     """A JSON control reply: ``{"id":0,"code":0,"msg":"..."}``; other keys are ignored."""
@@ -107,10 +111,11 @@ class Mexc(Venue):
     def parse(self, data: bytes) -> ParseResult:
         try:
             if data[:1] == b"{":
-                return self._parse_control(data)
+                return _parse_control(_control_decoder.decode(data))
             return self._parse_push(data)
         except Exception as exc:  # never raise: a bad frame is counted, not fatal
-            return Malformed(f"mexc: {type(exc).__name__}: {exc}"[:300])
+            padded = _padded_control(data)
+            return padded if padded is not None else _malformed(exc)
 
     def _parse_push(self, data: bytes) -> ParseResult:
         w = self._wrapper
@@ -129,7 +134,8 @@ class Mexc(Venue):
             t = batch.items[-1]
             seq = _sequence(batch.version)
         else:
-            return IGNORED
+            padded = _padded_control(data)
+            return padded if padded is not None else IGNORED
         symbol = w.symbol or w.channel.rpartition("@")[2]
         if not symbol:
             return Malformed("mexc: push without symbol or channel")
@@ -150,31 +156,70 @@ class Mexc(Venue):
             seq,
         )
 
-    def _parse_control(self, data: bytes) -> ParseResult:
-        reply = _control_decoder.decode(data)
-        msg = reply.msg
-        if reply.code != 0:
-            return VenueError(msg or f"code {reply.code}")
-        if msg.upper() == "PONG":
-            return PONG
-        return _parse_ack(msg)
+
+def _malformed(exc: Exception) -> Malformed:
+    return Malformed(f"mexc: {type(exc).__name__}: {exc}"[:300])
 
 
-def _parse_ack(msg: str) -> SubscribeResult | Malformed:
-    """Decide a (un)subscription ack by its text, since ``code`` is 0 even on rejection.
+def _padded_control(data: bytes) -> ParseResult | None:
+    """A control reply led by whitespace or a UTF-8 BOM, as other servers send; else None.
 
-    An UNSUBSCRIPTION ack has the same text as a SUBSCRIPTION ack (the channel list), so it
-    also yields a SubscribeResult; the caller only acts on symbols it is waiting for.
+    Only asked once a frame failed as a push or carried no body, so the hot path pays nothing:
+    every push starts with 0x0a (field 1's tag), which is also "\\n", so a frame counts as
+    control only if, stripped, it starts with ``{`` and decodes as JSON. No valid JSON can carry
+    a book-ticker body: each body tag's second byte is 0x13, a control character JSON forbids.
     """
+    try:
+        if data[:1] not in _PADDING_FIRST:
+            return None
+        text = (data[3:] if data[:3] == _BOM else data).lstrip(b" \t\r\n")
+        if text[:1] != b"{":
+            return None
+        try:
+            msgspec.json.decode(text)
+        except (msgspec.DecodeError, RecursionError):
+            return None  # not JSON: a push whose bytes merely look like padding
+        return _parse_control(_control_decoder.decode(text))
+    except Exception as exc:  # JSON, but not a control reply's shape
+        return _malformed(exc)
+
+
+def _parse_control(reply: _Control) -> ParseResult:
+    """Recognise acks by their text first: a rejection may come with any ``code``."""
+    msg = reply.msg
+    ack = _bracketed_ack(msg)
+    if ack is not None:
+        return ack
+    if reply.code != 0:
+        return VenueError(f"code {reply.code}: {msg}" if msg else f"code {reply.code}")
+    if msg.upper() == "PONG":
+        return PONG
+    return _plain_ack(msg)
+
+
+def _bracketed_ack(msg: str) -> SubscribeResult | None:
+    """``Subscribed successful! [..]`` and/or ``Not Subscribed successfully! [..]``, else None."""
     rejected = _REJECTED_RE.search(msg)
-    if rejected is None:
-        if "@" not in msg or " " in msg.strip():
-            return Malformed(f"mexc: unrecognised control message: {msg[:200]!r}")
-        return SubscribeResult(accepted=_channel_symbols(msg), rejected=[])
     accepted = _ACCEPTED_RE.search(msg)
+    if rejected is None:
+        if accepted is None:
+            return None
+        return SubscribeResult(accepted=_channel_symbols(accepted.group(1)), rejected=[])
     reason = _REASON_RE.search(msg, rejected.end())
     return SubscribeResult(
         accepted=_channel_symbols(accepted.group(1)) if accepted else [],
         rejected=_channel_symbols(rejected.group(1)),
         reason=reason.group(1).strip() if reason else "",
     )
+
+
+def _plain_ack(msg: str) -> SubscribeResult | Malformed:
+    """The documented success ack: the channels, comma-joined (``", "`` tolerated).
+
+    An UNSUBSCRIPTION ack has the same text, so it also yields a SubscribeResult; the caller
+    only acts on symbols it is waiting for.
+    """
+    channels = [c for c in (c.strip() for c in msg.split(",")) if c]
+    if not channels or not all("@" in c and len(c.split()) == 1 for c in channels):
+        return Malformed(f"mexc: unrecognised control message: {msg[:200]!r}")
+    return SubscribeResult(accepted=[c.rpartition("@")[2] for c in channels], rejected=[])
