@@ -1,5 +1,6 @@
 """Link behaviour against a tiny picows server on loopback: subscribe, keepalive, watchdogs,
-reconnect backoff and its per-minute cap, rotation without a gap, clean close."""
+reconnect backoff and its per-minute cap, rotation (scheduled or requested) without a gap,
+takeover reporting, crash recovery, clean close."""
 
 from __future__ import annotations
 
@@ -165,11 +166,12 @@ class Recorder:
         self.frames: list[tuple[int, bytes, int]] = []
         self.lost: list[str] = []
         self.connected = 0
+        self.takeovers: list[int] = []  # transports transport_ready() reported as taking over
 
     def on_frame(self, link: Link, tid: int, data: bytes, receive_ns: int) -> None:
         self.frames.append((tid, data, receive_ns))
-        if data.startswith(b"ack:"):
-            link.transport_ready(tid)
+        if data.startswith(b"ack:") and link.transport_ready(tid):
+            self.takeovers.append(tid)
 
     def on_connected(self, link: Link) -> list[str]:
         self.connected += 1
@@ -338,6 +340,127 @@ async def test_rotation_overlaps_and_loses_nothing(server: Server) -> None:
     first = min(counters)
     missing = set(range(first, last + 1)) - counters
     assert not missing, f"lost pushes during rotation: {sorted(missing)[:10]}"
+
+
+def missing_pushes(rec: Recorder, last: int) -> list[int]:
+    """Ticker pushes up to ``last`` (from the first one seen) that never reached the owner."""
+    counters = {int(d) for _t, d, _n in rec.frames if d.isdigit()}
+    return sorted(set(range(min(counters), last + 1)) - counters)
+
+
+async def test_requested_rotation_is_make_before_break(server: Server) -> None:
+    rec = Recorder()
+    link = make_link(server.url, rec)
+    server.start_ticker()
+    with capture_logs() as logs:
+        link.start()
+        try:
+            await wait_until(lambda: len(rec.takeovers) == 1, what="first transport confirmed")
+            first = link.current_id
+            assert rec.takeovers == [first]
+            link.request_rotation("upgrade")
+            await wait_until(lambda: link.rotations == 1, what="rotation")
+            second = link.current_id
+            assert second != first and rec.takeovers == [first, second]
+            await wait_until(lambda: not server.sessions[0].open, what="old session closed")
+            last = server.pushed
+            await wait_until(lambda: any(d == str(last).encode() for _t, d, _n in rec.frames))
+        finally:
+            await link.close()
+    assert server.sessions[1].overlapped  # the new one was subscribed before the old closed
+    assert rec.lost == [] and link.reconnects == 0
+    assert not any(e["event"] == "reconnect_scheduled" for e in logs)  # no backoff
+    assert not missing_pushes(rec, last)
+    assert link.transport_ready(second) is False  # a repeated confirmation is no takeover
+
+
+async def test_late_frames_of_a_retired_transport_are_dropped(server: Server) -> None:
+    rec = Recorder()
+    link = make_link(server.url, rec)
+    link.start()
+    try:
+        await wait_until(lambda: rec.takeovers, what="first transport confirmed")
+        old = next(iter(link._all))  # the listener of the first transport
+        link.request_rotation("test")
+        await wait_until(lambda: link.rotations == 1, what="rotation")
+        n = len(rec.frames)
+        old._deliver(b"late")  # what picows would hand over if a frame was still buffered
+        assert len(rec.frames) == n and link.stray_frames == 1
+    finally:
+        await link.close()
+
+
+async def test_rotation_requested_of_the_replacement_retries_it(server: Server) -> None:
+    server.ack_sessions = 1  # the replacement never confirms: it stays the replacement
+    rec = Recorder()
+    settings = ConnectionSettings(silence_timeout=2.0, pong_timeout=0.5, subscribe_timeout=2.0)
+    link = make_link(server.url, rec, settings)
+    with capture_logs() as logs:
+        link.start()
+        try:
+            await wait_until(lambda: rec.takeovers, what="first transport confirmed")
+            link.request_rotation("upgrade")
+            await wait_until(lambda: link.replacement_id, what="a replacement")
+            link.request_rotation("upgrade", link.replacement_id)
+            await wait_until(lambda: any(e["event"] == "rotation_failed" for e in logs))
+            assert link.rotations == 0 and rec.lost == [] and link.is_up
+        finally:
+            await link.close()
+
+
+class Crashing(Recorder):
+    """An owner whose on_lost has a bug (raises) the first ``times`` times."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.times = times
+
+    def on_lost(self, link: Link, reason: str) -> None:
+        super().on_lost(link, reason)
+        if len(self.lost) <= self.times:
+            raise RuntimeError("bug in on_lost")
+
+
+async def test_crashed_supervisor_is_logged_and_restarted(server: Server) -> None:
+    rec = Crashing(times=1)
+    link = make_link(server.url, rec)
+    with capture_logs() as logs:
+        link.start()
+        try:
+            await wait_until(lambda: server.sessions and server.sessions[0].subscribed)
+            assert server.sessions[0].transport is not None
+            server.sessions[0].transport.disconnect(graceful=False)
+            await wait_until(lambda: len(server.sessions) == 2 and server.sessions[1].subscribed)
+            await wait_until(lambda: link.is_up, what="link up again")
+        finally:
+            await asyncio.wait_for(link.close(), 2.0)
+    crashed = [e for e in logs if e["event"] == "link_crashed"]
+    assert len(crashed) == 1 and crashed[0]["log_level"] == "error"
+    assert isinstance(crashed[0]["exc_info"], RuntimeError)
+    assert link.reconnects == 1
+
+
+async def test_crash_restarts_obey_the_attempt_cap(server: Server) -> None:
+    server.mode = "drop"
+    rec = Crashing(times=1_000_000)
+    settings = ConnectionSettings(
+        silence_timeout=1.0,
+        pong_timeout=0.5,
+        reconnect_initial_delay=0.001,
+        reconnect_max_delay=0.005,
+        max_reconnects_per_minute=4,
+    )
+    link = make_link(server.url, rec, settings)
+    with capture_logs() as logs:
+        link.start()
+        try:
+            await wait_until(
+                lambda: any(e["event"] == "reconnect_throttled" for e in logs), what="throttle"
+            )
+        finally:
+            await link.close()
+    assert len(server.sessions) == 4
+    assert sum(e["event"] == "link_crashed" for e in logs) >= 3
 
 
 async def test_close_while_connecting_to_a_dead_port() -> None:

@@ -1,10 +1,13 @@
 """FeedManager against the venue simulator over loopback: sharding, every pair flowing, loss and
-recovery (abrupt drop, silent stall, Gate upgrade), rotation without a missed update,
-rejected pairs, out-of-order and garbage frames."""
+recovery (abrupt drop, silent stall), rotation (scheduled, or on Gate's upgrade notice) without
+a missed update, rejected pairs, out-of-order and garbage frames. A tiny Gate-like server
+covers what the simulator does not do: refusing a whole request over one bad pair, and
+numbering updates afresh on every new connection."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from picows import WSListener, WSMsgType, WSTransport, ws_create_server
 from structlog.testing import capture_logs
 
 from data_collector.cache import Outcome, QuoteCache
@@ -299,16 +303,201 @@ async def test_out_of_order_and_garbage_are_counted_never_cached() -> None:
         assert h.manager.connections() == {"mexc": (2, 2), "gateio": (1, 1)}
 
 
-async def test_gate_upgrade_triggers_reconnect() -> None:
+def feed_bids(h: Harness, names: Sequence[str], pair: Pair, sent: list[str]) -> None:
+    """Push one fresh, distinct quote of ``pair`` on the named venues; remember its bid."""
+    bid = f"100.{len(sent) + 1:04d}"
+    for name in names:
+        h.sim.venues[name].set_quote(pair, bid, "1.5", f"101.{len(sent) + 1:04d}", "2.5")
+    sent.append(bid)
+
+
+async def test_gate_upgrade_rotates_make_before_break() -> None:
+    pair, p = PAIRS[0], 0
     async with harness() as h:
         assert await h.manager.wait_until_flowing(5.0)
         gate = h.sim.venues["gateio"]
+        link = h.manager._feeds["gateio"].links[0].link
+        assert link is not None
+        sent: list[str] = []
+        v = h.cache.venue_index["gateio"]
         with capture_logs() as logs:
             gate.send_upgrade()
-            await wait_until(lambda: gate.total_connections >= 2, what="a new Gate session")
-            await gate.wait_for_subscriptions(len(PAIRS))
-            after = time.time_ns()
-            await wait_until(lambda: h.accepted_since("gateio", after) and h.live("gateio"))
-        assert [e["reason"] for e in events(logs, "connection_lost")] == ["upgrade"]
-        assert h.cache.stats["gateio"].reconnects == 1
-        assert h.cache.stats["mexc"].reconnects == 0
+            deadline = time.monotonic() + 5.0
+            while link.rotations < 1 or len(gate.sessions) > 1:
+                assert time.monotonic() < deadline, "no rotation on upgrade"
+                feed_bids(h, ["gateio"], pair, sent)
+                await asyncio.sleep(0.01)
+            feed_bids(h, ["gateio"], pair, sent)
+            await wait_until(lambda: h.cache.accepted[v, p][-1].bid_price == sent[-1])
+        seen = {q.bid_price for q in h.cache.accepted[v, p]}
+        assert not [b for b in sent if b not in seen]
+        assert [e["reason"] for e in events(logs, "rotation_requested")] == ["upgrade"]
+        assert not events(logs, "connection_lost") and not events(logs, "reconnect_scheduled")
+        assert gate.total_connections == 2 and h.cache.not_live == []
+        assert all(h.cache.stats[name].reconnects == 0 for name in VENUES)
+        assert h.manager.connections()["gateio"] == (1, 1)
+
+
+# --- a tiny Gate-like server -------------------------------------------------------------------
+
+SEQ_STEP = 10**9  # connection k numbers its updates from 10**12 - k * SEQ_STEP
+
+
+class _GateSession(WSListener):
+    def __init__(self, server: TinyGate) -> None:
+        super().__init__()
+        self.server = server
+        self.transport: WSTransport | None = None
+        self.requests: list[list[str]] = []  # payloads of the subscribe requests, in order
+        self.subscribed: list[str] = []
+        self.open = True
+        self.base = self.seq = 0
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.base = self.seq = 10**12 - len(self.server.sessions) * SEQ_STEP
+        self.server.sessions.append(self)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.open = False
+
+    def send(self, **frame: Any) -> None:
+        assert self.transport is not None
+        ms = time.time_ns() // 1_000_000
+        frame = {"time": ms // 1000, "time_ms": ms, **frame}
+        self.transport.send(WSMsgType.TEXT, json.dumps(frame).encode())
+
+    def push(self, symbol: str, seq: int) -> None:
+        ms = time.time_ns() // 1_000_000
+        ticker = {"t": ms, "u": seq, "s": symbol, "b": "1.00", "B": "1", "a": "1.01", "A": "1"}
+        self.send(channel="spot.book_ticker", event="update", result=ticker)
+
+    def on_ws_frame(self, transport: WSTransport, frame: Any) -> None:
+        if frame.msg_type is WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        if frame.msg_type is not WSMsgType.TEXT:
+            return
+        msg = json.loads(frame.get_payload_as_utf8_text())
+        if msg.get("channel") == "spot.ping":
+            self.send(channel="spot.pong", event="", error=None, result=None)
+            return
+        payload = msg["payload"]
+        self.requests.append(payload)
+        reply = {"id": msg["id"], "channel": "spot.book_ticker", "event": "subscribe"}
+        unknown = [s for s in payload if s not in self.server.known]
+        if unknown:  # this implementation refuses the whole request, naming the first culprit
+            error = {"code": 2, "message": f"unknown currency pair {unknown[0]}"}
+            self.send(**reply, error=error, result=None)
+            return
+        self.subscribed += [s for s in payload if s not in self.subscribed]
+        self.send(**reply, error=None, result={"status": "success"})
+        self.server.subscribed(self)
+
+
+class TinyGate:
+    """Gate's protocol, with two twists: a request naming an unknown pair is refused whole,
+    and every connection numbers its updates lower than the one before (a venue that
+    restarted its sequences). With ``straggle``, each new subscription is followed by one
+    last update with a sky-high sequence on every older connection."""
+
+    def __init__(self, known: Iterable[str], straggle: bool = False) -> None:
+        self.known = set(known)
+        self.straggle = straggle
+        self.sessions: list[_GateSession] = []
+        self.url = ""
+        self._server: asyncio.Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    def subscribed(self, session: _GateSession) -> None:
+        if self.straggle:
+            for old in self.sessions:
+                if old is not session and old.open:
+                    for symbol in old.subscribed:
+                        old.push(symbol, old.seq + SEQ_STEP // 2)
+
+    async def _tick(self) -> None:
+        while True:
+            for session in self.sessions:
+                if session.open:
+                    for symbol in session.subscribed:
+                        session.seq += 1
+                        session.push(symbol, session.seq)
+            await asyncio.sleep(0.01)
+
+    async def __aenter__(self) -> TinyGate:
+        self._server = await ws_create_server(lambda _r: _GateSession(self), "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/ws/v4/"
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._ticker is not None and self._server is not None
+        self._ticker.cancel()
+        for session in self.sessions:
+            if session.open and session.transport is not None:
+                session.transport.disconnect(graceful=False)
+        self._server.close()
+        await self._server.wait_closed()
+
+
+@asynccontextmanager
+async def gate_feed(
+    server: TinyGate, pairs: Sequence[Pair], settings: ConnectionSettings = FAST
+) -> AsyncIterator[tuple[RecordingCache, FeedManager]]:
+    cache = RecordingCache(["gateio"], pairs)
+    manager = FeedManager(cache, {"gateio": (GateIO(), server.url)}, pairs, settings)
+    await manager.start()
+    try:
+        yield cache, manager
+    finally:
+        await manager.stop()
+
+
+async def test_whole_request_refused_over_a_bad_pair_is_asked_again_once() -> None:
+    pairs = PAIRS[:5]
+    symbols = [f"{q.base}_{q.quote}" for q in pairs]
+    bad = {symbols[1], symbols[3]}
+    async with TinyGate(set(symbols) - bad) as server, gate_feed(server, pairs) as (cache, manager):
+        with capture_logs() as logs:
+            assert await manager.wait_until_flowing(5.0)
+            good = [i for i, s in enumerate(symbols) if s not in bad]
+            await wait_until(lambda: cache.live[0, good].all(), what="good pairs live")
+        assert set(manager.rejected["gateio"]) == bad
+        assert manager.subscribed_channels() == 3
+    # One resend per rejection, each without the pair just refused: never a loop.
+    assert server.sessions[0].requests == [
+        symbols,
+        [s for s in symbols if s != symbols[1]],
+        [s for s in symbols if s not in bad],
+    ]
+    assert len(events(logs, "resubscribing")) == 2
+
+
+async def test_rotation_to_a_connection_with_restarted_sequences() -> None:
+    pairs = PAIRS[:3]
+    symbols = [f"{q.base}_{q.quote}" for q in pairs]
+    settings = ConnectionSettings(
+        silence_timeout=1.5, pong_timeout=0.5, subscribe_timeout=1.0, max_lifetime_override=0.5
+    )
+    async with (
+        TinyGate(symbols, straggle=True) as server,
+        gate_feed(server, pairs, settings) as (cache, manager),
+    ):
+        link = manager._feeds["gateio"].links[0].link
+        assert link is not None
+        await wait_until(lambda: link.rotations >= 2, what="two rotations")
+
+        def fed_by_newest() -> bool:
+            # every pair's latest accepted update came from the newest connection
+            base = server.sessions[-1].base
+            return bool(
+                ((cache.sequence[0] > base) & (cache.sequence[0] < base + SEQ_STEP // 2)).all()
+            )
+
+        await wait_until(fed_by_newest, what="quotes of the newest connection accepted")
+        assert cache.live[0].all() and cache.not_live == []
+        assert cache.stats["gateio"].reconnects == 0
+        # nothing was thrown away as stale: the restarted numbering was expected
+        assert cache.stats["gateio"].dropped_stale == 0

@@ -165,6 +165,11 @@ class QuoteCache:
         self.live[v, idx] = False
         self.sequence[v, idx] = -1
 
+    def reset_sequence(self, v: int, pair_indexes: Iterable[int]) -> None:
+        """A new connection took these pairs over: the venue may number its updates afresh
+        there, so accept the next update whatever its sequence (the quotes stay live)."""
+        self.sequence[v, list(pair_indexes)] = -1
+
     def snapshot(self) -> Snapshot:
         usable = self.live & ~np.isnan(self.bid) & ~np.isnan(self.ask)
         return Snapshot(

@@ -6,15 +6,21 @@ hands every received data frame to its owner as bytes plus a receive timestamp. 
 nothing about any venue: the owner passes the ping text builder, the ping interval and the
 venue's connection lifetime.
 
-Rotation: before the lifetime ends the link opens and subscribes a replacement *first*, keeps
-delivering frames from both transports (the cache drops the duplicates by sequence), and closes
-the old one only once the owner calls :meth:`Link.replacement_ready` (subscribe ack or first
-quote on the new transport) or after ``subscribe_timeout``. Not one quote is missed.
+Rotation (before the lifetime ends, or on :meth:`Link.request_rotation`, e.g. a venue's
+"upgrade" notice): the link opens and subscribes a replacement *first*, keeps delivering frames
+from both transports (the cache drops the duplicates by sequence), and hands the pairs over the
+moment the owner confirms the replacement (or after ``subscribe_timeout``): the old transport
+is closed at once and frames it still had in flight are dropped, so the owner can reset its
+per-pair sequences without the old connection's numbering creeping back. Not one quote is
+missed, no backoff, no loss reported.
 
 Readiness: the owner confirms every transport with :meth:`Link.transport_ready` (subscribe ack
 or first quote). A transport carrying the pairs that stays unconfirmed for
 ``subscribe_timeout`` is dropped and replaced: a connection that is alive but carries no
 subscription (a lost subscribe request) is as useless as a dead one.
+
+A supervisor task that dies of an unexpected exception (a bug in a callback) is logged as
+``link_crashed`` and restarted, subject to the same backoff and per-minute cap as reconnects.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import msgspec
 import structlog
@@ -120,6 +127,8 @@ class _Conn(WSListener):
         self.transport: WSTransport | None = None
         self.opened_at = clock()
         self.last_frame = self.opened_at
+        #: False once the transport is dead or handed its pairs over: its frames are dropped
+        self.alive = True
         self.ping_sent = 0.0  # 0.0: no ping awaiting an answer
         self.rotate_at = float("inf")
         self.ready_deadline = float("inf")
@@ -154,6 +163,9 @@ class _Conn(WSListener):
     # ---------------------------------------------------------------------------------------
 
     def _deliver(self, data: bytes) -> None:
+        if not self.alive:  # late frames of a retired transport must not reach the cache
+            self.link.stray_frames += 1
+            return
         try:
             self._on_frame(self.link, self.tid, data, _time_ns())
         except Exception:
@@ -173,6 +185,7 @@ class _Conn(WSListener):
 
     def fail(self, reason: str) -> None:
         """Record why this transport ended (first reason wins)."""
+        self.alive = False
         if not self.dead.done():
             self.dead.set_result(reason)
 
@@ -214,6 +227,9 @@ class Link:
       :attr:`latest_id` is the id of that transport;
     - ``on_lost(link, reason)``: the transport carrying the pairs died (not called for the
       orderly close of a rotated-out transport, nor on :meth:`close`).
+
+    Frames of a transport that is neither the current nor the replacement one (rotated out,
+    or dead) are not delivered; :attr:`stray_frames` counts them.
     """
 
     def __init__(
@@ -247,12 +263,15 @@ class Link:
         self._replacement: _Conn | None = None
         self._all: set[_Conn] = set()
         self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] | None = None  # interrupts _carry's wait
         self._closed = False
         #: transport id on whose behalf ``on_connected`` runs (the newest transport)
         self.latest_id = 0
         #: successful re-connections after a loss (rotations not included)
         self.reconnects = 0
         self.rotations = 0
+        #: frames that arrived on a retired transport and were dropped
+        self.stray_frames = 0
 
     # --- public API -----------------------------------------------------------------------
 
@@ -274,24 +293,31 @@ class Link:
 
     def start(self) -> None:
         if self._task is None and not self._closed:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+            self._spawn(self._run())
 
-    def transport_ready(self, transport_id: int) -> None:
+    def transport_ready(self, transport_id: int) -> bool:
         """The owner confirms a transport: its subscribe ack (or first quote) arrived.
 
-        For the rotation replacement this lets the old transport go."""
-        for conn in (self._current, self._replacement):
-            if conn is not None and conn.tid == transport_id and not conn.ready.done():
-                conn.ready.set_result(None)
-
-    def replacement_ready(self, transport_id: int | None = None) -> None:
-        """The replacement is subscribed (ack or first quote): the old transport may go."""
+        Returns True when this call handed the pairs to that transport: the first confirmation
+        of the transport carrying them, or a rotation replacement taking over (the old one is
+        closed at once and its late frames dropped). A venue may number updates afresh on a
+        new connection, so the owner should then forget the pairs' last sequences."""
         conn = self._replacement
-        if conn is not None and transport_id in (None, conn.tid):
-            self.transport_ready(conn.tid)
+        if conn is not None and conn.tid == transport_id:
+            if conn.ready.done() or not conn.alive:
+                return False
+            conn.ready.set_result(None)
+            self._promote(conn)
+            return True
+        conn = self._current
+        if conn is None or conn.tid != transport_id or conn.ready.done():
+            return False
+        conn.ready.set_result(None)
+        return True
 
     def request_reconnect(self, reason: str, transport_id: int | None = None) -> None:
-        """Close the transport (the current one by default) and reconnect with backoff."""
+        """The transport (the current one by default) is unusable: close it and reconnect
+        with backoff. For the replacement of a rotation in progress, the rotation is retried."""
         replacement = self._replacement
         if replacement is not None and transport_id == replacement.tid:
             replacement.close(reason)
@@ -302,10 +328,31 @@ class Link:
         log.info("reconnect_requested", link=self.name, transport=current.tid, reason=reason)
         current.close(reason)
 
-    def send(self, text: str) -> bool:
-        """Send a text frame on the current transport; False when there is none."""
-        conn = self._current
-        return conn.send_text(text) if conn is not None else False
+    def request_rotation(self, reason: str, transport_id: int | None = None) -> None:
+        """Replace the transport (the current one by default) make-before-break, like the
+        lifetime rotation: no backoff, no reconnect counted, no loss reported. Asked of the
+        replacement of a rotation in progress, that replacement is dropped and the rotation
+        retried."""
+        replacement = self._replacement
+        if replacement is not None and transport_id == replacement.tid:
+            replacement.close(reason)
+            return
+        current = self._current
+        if current is None or not current.alive or transport_id not in (None, current.tid):
+            return
+        log.info("rotation_requested", link=self.name, transport=current.tid, reason=reason)
+        if replacement is None:  # else one is already on its way
+            current.rotate_at = 0.0
+            if self._wake is not None and not self._wake.done():
+                self._wake.set_result(None)
+
+    def send(self, text: str, transport_id: int | None = None) -> bool:
+        """Send a text frame on the current transport (or on the current or replacement one
+        named by ``transport_id``); False when there is no such transport."""
+        for conn in (self._current, self._replacement):
+            if conn is not None and transport_id in (None, conn.tid):
+                return conn.send_text(text)
+        return False
 
     async def close(self) -> None:
         """Stop reconnecting and close every transport; waits (briefly) until they are shut."""
@@ -327,8 +374,40 @@ class Link:
 
     # --- supervisor -----------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        conn = await self._establish()
+    def _spawn(self, run: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(run, name=self.name)
+        task.add_done_callback(self._run_ended)
+        self._task = task
+
+    def _run_ended(self, task: asyncio.Task[None]) -> None:
+        """A supervisor that died of a bug must not end reconnection silently: restart it."""
+        if task.cancelled() or self._closed:
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        log.error(
+            "link_crashed",
+            link=self.name,
+            error=repr(exc),
+            exc_info=exc,
+            summary=f"{self.name}: supervisor crashed ({exc!r}), restarting",
+        )
+        carrying = self._current
+        self._current = self._replacement = None
+        for conn in list(self._all):
+            conn.abort("link_crashed")
+        if carrying is not None:  # the owner must still learn that its pairs lost their feed
+            try:
+                self._on_lost(self, "link_crashed")
+            except Exception:
+                log.exception("lost_handler_failed", link=self.name)
+        self._spawn(self._run(after_crash=True))
+
+    async def _run(self, after_crash: bool = False) -> None:
+        if after_crash:
+            await self._backoff()
+        conn = await self._establish(reconnect=after_crash)
         while True:
             lost, reason = await self._carry(conn)
             self._lost(lost, reason)
@@ -341,29 +420,25 @@ class Link:
         """Connect (with backoff and the per-minute cap) until a transport is up and subscribed."""
         loop = asyncio.get_running_loop()
         while True:
-            wait = self._limiter.wait_time(loop.time())
-            if wait > 0.0:
-                log.warning(
-                    "reconnect_throttled",
-                    link=self.name,
-                    wait=round(wait, 3),
-                    limit=self._limiter.limit,
-                    summary=f"{self.name}: too many reconnects, waiting {wait:.1f}s",
-                )
+            while (wait := self._throttle(loop.time())) > 0.0:
                 await asyncio.sleep(wait)
-            self._limiter.record(loop.time())
             try:
                 return await self._open(rotation=False, reconnect=reconnect)
             except Exception as exc:  # any connect failure is retried, never fatal
                 log.warning("connection_failed", link=self.name, url=self.url, error=repr(exc))
                 await self._backoff()
 
-    async def _backoff(self) -> None:
+    def _next_delay(self) -> float:
+        """The next backoff delay of the current streak of failures (and count the attempt)."""
         s = self.settings
         delay = backoff_delay(
             self._attempt, s.reconnect_initial_delay, s.reconnect_max_delay, self._rng
         )
         self._attempt += 1
+        return delay
+
+    async def _backoff(self) -> None:
+        delay = self._next_delay()
         log.info(
             "reconnect_scheduled", link=self.name, delay=round(delay, 3), attempt=self._attempt
         )
@@ -426,6 +501,21 @@ class Link:
         conn.watchdog = loop.create_task(self._watch(conn), name=f"{self.name}-watchdog")
         return conn
 
+    def _throttle(self, now: float) -> float:
+        """Seconds to wait before the next connection attempt; 0.0: recorded, go ahead."""
+        wait = self._limiter.wait_time(now)
+        if wait > 0.0:
+            log.warning(
+                "reconnect_throttled",
+                link=self.name,
+                wait=round(wait, 3),
+                limit=self._limiter.limit,
+                summary=f"{self.name}: too many reconnects, waiting {wait:.1f}s",
+            )
+        else:
+            self._limiter.record(now)
+        return wait
+
     def _forget(self, conn: _Conn) -> None:
         conn.stop_watchdog()
         self._all.discard(conn)
@@ -447,15 +537,26 @@ class Link:
         loop = asyncio.get_running_loop()
         while True:
             due = conn.rotate_at
-            timeout = None if math.isinf(due) else max(0.0, due - loop.time())
-            await asyncio.wait([conn.dead], timeout=timeout)
+            now = loop.time()
+            if due > now:  # request_rotation() cuts the wait short
+                wake = self._wake = loop.create_future()
+                timeout = None if math.isinf(due) else due - now
+                await asyncio.wait(
+                    [conn.dead, wake], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                self._wake = None
             if conn.dead.done():
                 return conn, conn.dead.result()
-            conn = await self._rotate(conn)
+            if loop.time() >= conn.rotate_at:
+                conn = await self._rotate(conn)
 
     async def _rotate(self, old: _Conn) -> _Conn:
         """Bring up a replacement of ``old``; return whichever transport now carries the pairs."""
-        loop = asyncio.get_running_loop()
+        now = asyncio.get_running_loop().time()
+        wait = self._throttle(now)
+        if wait > 0.0:  # rotations open connections too: a flood of requests must not storm
+            old.rotate_at = now + wait
+            return old
         try:
             new = await self._open(rotation=True)
         except Exception as exc:
@@ -465,35 +566,39 @@ class Link:
             timeout=self.settings.subscribe_timeout,
             return_when=asyncio.FIRST_COMPLETED,
         )
-        self._replacement = None
+        if self._current is new:  # confirmed: transport_ready() handed it the pairs
+            return new
         if new.dead.done():
             return self._rotation_failed(old, new.dead.result())
         if old.dead.done():
             # The old one died while the new one was subscribing: a gap is possible.
             self._lost(old, old.dead.result())
+        self._promote(new)  # unconfirmed after subscribe_timeout, or the old one is gone
+        return new
+
+    def _promote(self, new: _Conn) -> None:
+        """Hand the pairs from the current transport (if any) to the replacement ``new``."""
+        loop = asyncio.get_running_loop()
+        old = self._current
         self._current = new
+        self._replacement = None
         self.rotations += 1
         if not new.ready.done():  # promoted on timeout: it gets a full period of its own
             new.ready_deadline = loop.time() + self.settings.subscribe_timeout
-        overlap = loop.time() - new.opened_at
-        old.close("rotated")
+        if old is not None:
+            old.close("rotated")
         log.info(
             "connection_rotated",
             link=self.name,
-            old_transport=old.tid,
+            old_transport=old.tid if old is not None else 0,
             new_transport=new.tid,
             ready=new.ready.done(),
-            overlap=round(overlap, 3),
+            overlap=round(loop.time() - new.opened_at, 3),
         )
-        return new
 
     def _rotation_failed(self, old: _Conn, reason: str) -> _Conn:
         self._replacement = None
-        s = self.settings
-        delay = backoff_delay(
-            self._attempt, s.reconnect_initial_delay, s.reconnect_max_delay, self._rng
-        )
-        self._attempt += 1
+        delay = self._next_delay()
         old.rotate_at = asyncio.get_running_loop().time() + delay
         log.warning("rotation_failed", link=self.name, reason=reason, retry_in=round(delay, 3))
         return old

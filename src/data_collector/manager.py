@@ -8,6 +8,13 @@ Subscription bookkeeping per transport: a transport is *subscribed* once it got 
 acknowledgements as it sent subscribe messages, or once every symbol it asked for was named
 as accepted (Gate's success ack may name no pair at all, MEXC's names every channel).
 Rejected symbols are reported once and never subscribed again, not even after reconnects.
+A venue may refuse a whole multi-pair request because of one bad pair: when all acks are in,
+one of them rejected pairs and the accepted ones do not cover the rest, the rest is asked for
+once more on that transport (Gate subscribes add pairs; a duplicate is harmless).
+
+Whenever a transport takes a link's pairs over (first confirmation after a (re)connect, or a
+rotation replacement), the pairs' last sequences are forgotten: a venue may number updates
+afresh on a new connection. The link drops late frames of the transport it replaced.
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ class _Subs(msgspec.Struct):
     acks: int = 0
     accepted: set[str] = msgspec.field(default_factory=set)
     done: bool = False
+    #: an ack rejected pairs: once all acks are in, re-ask for what is not known accepted
+    recheck: bool = False
 
 
 class _VenueFeed:
@@ -86,7 +95,6 @@ class _VenueFeed:
         self.pair_of = pair_of
         self.stats = stats
         self.rejected: dict[str, str] = {}
-        self.malformed = 0
         self.links: list[_LinkFeed] = []
 
 
@@ -109,6 +117,7 @@ class _LinkFeed:
         self._parse = vf.venue.parse
         self._apply = cache.apply
         self._mark_not_live = cache.mark_not_live
+        self._reset_sequence = cache.reset_sequence
         self._stats = vf.stats
         self._pair_of = vf.pair_of
         self._v = vf.v
@@ -128,6 +137,8 @@ class _LinkFeed:
         stats.frames += 1
         stats.last_message_ns = receive_ns
         if type(result) is QuoteUpdate:
+            if tid in self._unready:  # before apply: a takeover resets the sequences
+                self._ready(link, tid)
             p = self._pair_of.get(result.symbol)
             if p is None:
                 stats.dropped_unknown += 1
@@ -137,8 +148,6 @@ class _LinkFeed:
                 stats.updates += 1
             else:
                 stats.count(outcome)
-            if tid in self._unready:
-                self._ready(link, tid)
             return
         self._control(link, tid, result, data)
 
@@ -151,7 +160,7 @@ class _LinkFeed:
             self._malformed(result, data)
         elif isinstance(result, Upgrade):
             log.warning("venue_upgrade", exchange=self.vf.name, link=link.name, transport=tid)
-            link.request_reconnect("upgrade", tid)
+            link.request_rotation("upgrade", tid)  # make-before-break: no gap
         elif isinstance(result, VenueError):
             log.warning(
                 "venue_error", exchange=self.vf.name, link=link.name, message=result.message
@@ -159,14 +168,13 @@ class _LinkFeed:
         # Pong and Ignored need nothing: any frame already fed the link's liveness watchdog.
 
     def _malformed(self, result: Malformed, data: bytes) -> None:
-        self._stats.parse_errors += 1
-        vf = self.vf
-        vf.malformed += 1
-        n = vf.malformed
+        stats = self._stats
+        stats.parse_errors += 1
+        n = stats.parse_errors
         if n <= MALFORMED_LOG_FIRST or n % MALFORMED_LOG_EVERY == 0:
             log.warning(
                 "malformed_frame",
-                exchange=vf.name,
+                exchange=self.vf.name,
                 reason=result.reason,
                 count=n,
                 size=len(data),
@@ -179,10 +187,17 @@ class _LinkFeed:
             return
         subs.acks += 1
         subs.accepted.update(result.accepted)
-        for symbol in result.rejected:
-            self._reject(symbol, result.reason)
-        if subs.done or not (subs.acks >= subs.sent or subs.accepted.issuperset(self.symbols)):
+        dropped = [s for s in result.rejected if self._reject(s, result.reason)]
+        if dropped:
+            subs.recheck = True  # only on progress: resends end when the symbols do
+        if subs.done or not self.symbols:
             return
+        if not subs.accepted.issuperset(self.symbols):
+            if subs.acks < subs.sent:
+                return  # more acks to come
+            if subs.recheck:
+                self._resubscribe(link, tid, subs)
+                return
         subs.done = True
         log.info(
             "subscribed",
@@ -195,17 +210,33 @@ class _LinkFeed:
         )
         self._ready(link, tid)
 
-    def _ready(self, link: Link, tid: int) -> None:
-        """Confirm the transport to its link (a replacement then takes over from the old)."""
-        self._unready.discard(tid)
-        if tid == link.replacement_id:
-            link.replacement_ready(tid)
-        else:
-            link.transport_ready(tid)
+    def _resubscribe(self, link: Link, tid: int, subs: _Subs) -> None:
+        """A rejection may have sunk the whole request: ask once more for the pairs of this
+        link not yet known accepted on this transport."""
+        subs.recheck = False
+        missing = [s for s in self.symbols if s not in subs.accepted]
+        messages = self.vf.venue.subscribe_messages(missing, time.time())
+        subs.sent += sum(link.send(m, tid) for m in messages)
+        log.info(
+            "resubscribing",
+            exchange=self.vf.name,
+            link=link.name,
+            transport=tid,
+            channels=len(missing),
+            summary=f"{self.vf.name}: {link.name} asks again for {len(missing)} channels",
+        )
 
-    def _reject(self, symbol: str, reason: str) -> None:
-        if symbol not in self.symbols:  # not ours, or already reported
-            return
+    def _ready(self, link: Link, tid: int) -> None:
+        """Confirm the transport to its link; when it took the pairs over, their sequences
+        start afresh."""
+        self._unready.discard(tid)
+        if link.transport_ready(tid):
+            self._reset_sequence(self._v, self.pair_indexes)
+
+    def _reject(self, symbol: str, reason: str) -> bool:
+        """Drop ``symbol`` from this link for good; False when it was not (or no longer) ours."""
+        if symbol not in self.symbols:
+            return False
         vf = self.vf
         vf.rejected[symbol] = reason
         i = self.symbols.index(symbol)
@@ -220,6 +251,7 @@ class _LinkFeed:
         )
         if not self.symbols:
             self.manager._retire(self)
+        return True
 
     # --- link callbacks -------------------------------------------------------------------
 
