@@ -79,10 +79,11 @@ class Mexc(Venue):
     ping_interval = 15.0
     max_connection_lifetime = 24 * 3600.0
 
-    def __init__(self) -> None:
-        # One wrapper reused for every push: ParseFromString clears it, and parse copies the
-        # strings out before returning, so nothing aliases it.
-        self._wrapper = mexc_push_pb2.PushDataV3ApiWrapper()
+    # A fresh wrapper per push, never one reused with ParseFromString: with the upb backend a
+    # reused message keeps ~200 bytes per parse in its arena until it is deleted
+    # (protocolbuffers/protobuf#24257), which grew the collector by 120 MB a minute at
+    # 10,000 frames/s. FromString costs ~0.08 us more.
+    _from_string = staticmethod(mexc_push_pb2.PushDataV3ApiWrapper.FromString)
 
     def symbol(self, pair: Pair) -> str:
         return f"{pair.base}{pair.quote}"
@@ -118,8 +119,7 @@ class Mexc(Venue):
             return padded if padded is not None else _malformed(exc)
 
     def _parse_push(self, data: bytes) -> ParseResult:
-        w = self._wrapper
-        w.ParseFromString(data)
+        w = self._from_string(data)
         body = w.WhichOneof("body")
         if body == "publicAggreBookTicker":
             t = w.publicAggreBookTicker
