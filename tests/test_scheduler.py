@@ -108,3 +108,12 @@ def test_a_failing_consumer_does_not_stop_the_others() -> None:
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["snapshot_consumer_failed"]
     [snapshot] = [e for e in logs if e["event"] == "snapshot"]
     assert snapshot["summary"].startswith("[SNAPSHOT #001] Captured 1 pairs, inserted 1 records in")
+
+
+async def test_an_offset_shifts_every_boundary() -> None:
+    interval, offset = 0.2, 0.1
+    ticks = wall_clock_ticks(interval, offset=offset)
+    for _ in range(2):
+        boundary, _missed = await asyncio.wait_for(anext(ticks), 1)
+        phase = (boundary - offset) / interval
+        assert math.isclose(phase, round(phase), abs_tol=1e-6)

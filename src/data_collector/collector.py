@@ -250,8 +250,11 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
 
 
 async def _analytics_loop(collector: Collector) -> None:
-    interval = collector.config.data_collector.analytics_interval
-    async for _boundary, _missed in wall_clock_ticks(interval):
+    dc = collector.config.data_collector
+    # Half a snapshot interval off the snapshot boundaries, so the summary (and its burst of
+    # log lines) never delays a snapshot tick.
+    offset = dc.snapshot_interval / 2
+    async for _boundary, _missed in wall_clock_ticks(dc.analytics_interval, offset=offset):
         try:
             collector.analytics.summarize(
                 collector.cache.snapshot(),

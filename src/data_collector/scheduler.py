@@ -36,18 +36,22 @@ class TickStats:
 
 
 async def wall_clock_ticks(
-    interval: float, *, clock: Callable[[], float] = time.time
+    interval: float, *, offset: float = 0.0, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[tuple[float, int]]:
-    """Yield (boundary, missed) at each wall-clock multiple of ``interval``.
+    """Yield (boundary, missed) at each wall-clock multiple of ``interval`` (plus ``offset``).
 
     ``missed`` counts the boundaries that passed unobserved since the previous yield (the
     consumer or the event loop was blocked for longer than an interval).
     """
-    boundary = math.floor(clock() / interval + 1) * interval
+
+    def next_boundary() -> float:
+        return math.floor((clock() - offset) / interval + 1) * interval + offset
+
+    boundary = next_boundary()
     while True:
         while (delay := boundary - clock()) > 0:  # the loop's timer may wake a hair early
             if delay > interval:  # the wall clock was stepped back: re-anchor, don't stall
-                boundary = math.floor(clock() / interval + 1) * interval
+                boundary = next_boundary()
                 log.warning("clock_stepped_back", by_s=round(delay - interval, 3))
                 continue
             await asyncio.sleep(delay)
@@ -145,7 +149,7 @@ class SnapshotScheduler:
         log.info(
             "snapshot",
             tick=stats.ticks,
-            timestamp=tick_time.isoformat(),
+            tick_time=tick_time.isoformat(),  # "timestamp" is the log line's own time
             pairs=pairs,
             rows=len(rows),
             ms=round(ms, 3),
