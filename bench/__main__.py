@@ -1,0 +1,225 @@
+"""``python -m bench [--quick]``: run every benchmark case and report.
+
+Full mode writes ``bench/RESULTS.md`` and ``bench/scale.png`` (about 5-6 minutes on 2 cores).
+``--quick`` runs smaller versions of the same cases in under a minute, prints the tables and
+ends with one summary line; it does not overwrite RESULTS.md or scale.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bench import ingest, latency, scale, writer_bench
+from bench.common import (
+    BENCH_DIR,
+    CaseResult,
+    ccxt_versions,
+    ensure_ccxt_venv,
+    project_versions,
+    system_facts,
+)
+from data_collector.logsetup import configure_logging
+
+RESULTS = BENCH_DIR / "RESULTS.md"
+SCALE_PNG = BENCH_DIR / "scale.png"
+
+
+@dataclass
+class Plan:
+    quick: bool
+    ingest: ingest.IngestSettings
+    latency: latency.LatencySettings
+    writer: writer_bench.WriterSettings
+    scale: scale.ScaleSettings
+    results: list[CaseResult] = field(default_factory=list)
+
+
+def make_plan(quick: bool) -> Plan:
+    if quick:
+        return Plan(
+            quick=True,
+            ingest=ingest.IngestSettings(
+                warmup_frames=3_000, frames=20_000, reps=3, clients=("ours", "ccxt")
+            ),
+            latency=latency.LatencySettings(warmup_s=0.5, window_s=1.0, windows=3),
+            writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
+            scale=scale.ScaleSettings(pairs=300, duration_s=6.0, warmup_s=0.5, runs=1, quick=True),
+        )
+    return Plan(
+        quick=False,
+        ingest=ingest.IngestSettings(),
+        latency=latency.LatencySettings(),
+        writer=writer_bench.WriterSettings(),
+        scale=scale.ScaleSettings(),
+    )
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+async def run(plan: Plan, tmp: str) -> dict[str, float]:
+    ccxt_ok, ccxt_reason = ensure_ccxt_venv(log)
+    if not ccxt_ok:
+        log(f"ccxt unavailable: {ccxt_reason}")
+    versions = ccxt_versions() if ccxt_ok else {}
+    figures: dict[str, float] = {}
+
+    r1 = await ingest.run_case(plan.ingest, tmp, ccxt_ok, ccxt_reason, versions, log)
+    r2 = await latency.run_case(plan.latency, tmp, log)
+    plan.results += [r1, r2]
+    with writer_bench.database(tmp, log) as dsn:
+        r3 = await writer_bench.run_case(plan.writer, dsn, tmp, log)
+        plan.results.append(r3)
+        await writer_bench.prepare(dsn)
+        analyses = []
+        try:
+            for i in range(plan.scale.runs):
+                log(f"case 4/5: run {i + 1} of {plan.scale.runs}")
+                report = await scale.run_scale(plan.scale, dsn, tmp, log)
+                analyses.append(scale.analyse(report, plan.scale))
+        finally:
+            await writer_bench.drop_scratch(dsn)
+    png = f"{tmp}/scale.png" if plan.quick else str(SCALE_PNG)
+    plot_note = scale.plot(scale.median_run(analyses), plan.scale, png, tmp)
+    r4, r5 = scale.tables(analyses, plan.scale, plot_note)
+    plan.results += [r4, r5]
+    for r in plan.results:
+        figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
+    return figures
+
+
+def _fmt(value: float, spec: str) -> str:
+    return "nan" if value is None or math.isnan(value) else format(value, spec)
+
+
+def targets(f: dict[str, float]) -> list[list[str]]:
+    """(target, result, met) rows; the targets are reported against, never asserted."""
+    rows: list[list[str]] = []
+
+    def add(name: str, value: float, shown: str, ok: bool) -> None:
+        if math.isnan(value):
+            rows.append([name, "not measured", "n/a"])
+        else:
+            rows.append([name, shown, "met" if ok else "missed"])
+
+    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+        ratio = f.get(f"1.ratio_{venue}", math.nan)
+        add(f"{label}: frames/CPU-s >= 10x ccxt", ratio, f"{_fmt(ratio, '.2f')}x", ratio >= 10)
+    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+        rate = f.get(f"1.ours_{venue}", math.nan)
+        add(f"{label}: >= 100,000 frames/CPU-s", rate, _fmt(rate, ",.0f"), rate >= 100_000)
+    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+        p99 = f.get(f"2.p99_{venue}", math.nan)
+        add(f"{label}: latency p99 < 100 µs", p99, f"{_fmt(p99, ',.0f')} µs", p99 < 100)
+    for key in sorted(k for k in f if k.startswith("3.ratio_")):
+        n = int(key.split("_")[1])
+        ratio = f[key]
+        add(f"writer >= 80% of bare COPY ({n:,} rows)", ratio, f"{ratio:.0%}", ratio >= 0.8)
+    late = f.get("4.lateness_p99", math.nan)
+    add("tick lateness p99 < 5 ms", late, f"{_fmt(late, '.2f')} ms", late < 5)
+    cpu = f.get("5.cpu_pct", math.nan)
+    add("scale: < 25% of one core", cpu, f"{_fmt(cpu, '.1f')} %", cpu < 25)
+    rss = f.get("5.rss_mb", math.nan)
+    add("scale: < 200 MB RSS", rss, f"{_fmt(rss, '.0f')} MB", rss < 200)
+    missed = f.get("5.missed", math.nan)
+    add("scale: no missed snapshot", missed, _fmt(missed, ".0f"), missed == 0)
+    return rows
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: float) -> str:
+    facts = system_facts()
+    ours = project_versions()
+    theirs = ccxt_versions()
+    mode = "quick" if plan.quick else "full"
+    out = [
+        "# Benchmark results",
+        "",
+        f"Generated by `python -m bench{' --quick' if plan.quick else ''}` ({mode} run) on "
+        f"{started:%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} min. Re-run it to refresh this "
+        "file; the numbers depend on the machine and on whatever else it is doing.",
+        "",
+        "## Machine and software",
+        "",
+        f"- CPU: {facts['cpu']}, {facts['cores']} cores (Linux {facts['kernel']})",
+        "- Project venv: " + ", ".join(f"{k} {v}" for k, v in ours.items()),
+        "- Comparison venv (bench/.venv-ccxt): "
+        + (", ".join(f"{k} {v}" for k, v in theirs.items()) if theirs else "unavailable"),
+        "",
+        "## Targets",
+        "",
+        "Reported against, not asserted. Each result is the median over repeated runs of the "
+        "case below it.",
+        "",
+        markdown_table(["target", "result", "met?"], targets(figures)),
+        "",
+        "Summary line (what `python -m bench --quick` prints last; the weaker venue / row size "
+        "counts):",
+        "",
+        f"    {summary_line(figures)}",
+        "",
+    ]
+    for r in plan.results:
+        out += [f"## {r.title}", "", markdown_table(r.headers, r.rows), ""]
+        out += [f"- {note}" for note in r.notes] + [""]
+    if not plan.quick:
+        out += ["![collector CPU and tick lateness](scale.png)", ""]
+    return "\n".join(out)
+
+
+def summary_line(f: dict[str, float]) -> str:
+    ratios = [f.get("1.ratio_gateio", math.nan), f.get("1.ratio_mexc", math.nan)]
+    rates = [f.get("1.ours_gateio", math.nan), f.get("1.ours_mexc", math.nan)]
+    writer = [v for k, v in f.items() if k.startswith("3.ratio_")]
+    return (
+        f"ingest_ratio_vs_ccxt={_fmt(_worst(ratios), '.1f')} "
+        f"frames_per_cpu_s={_fmt(_worst(rates), '.0f')} "
+        f"writer_vs_raw_copy={_fmt(_worst(writer), '.2f')} "
+        f"tick_jitter_p99_ms={_fmt(f.get('4.lateness_p99', math.nan), '.2f')}"
+    )
+
+
+def _worst(values: list[float]) -> float:
+    """The weaker venue / size: a NaN (a side unavailable) wins, so it cannot hide."""
+    if not values or any(math.isnan(v) for v in values):
+        return math.nan
+    return min(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small, under a minute")
+    args = parser.parse_args()
+    configure_logging("warning", "console", stream=sys.stderr)
+    plan = make_plan(args.quick)
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="cex-bench-") as tmp:
+        import uvloop
+
+        figures = uvloop.run(run(plan, tmp))
+    text = render(plan, figures, started, time.perf_counter() - t0)
+    if plan.quick:
+        print(text)
+    else:
+        RESULTS.write_text(text)
+        log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)} and {SCALE_PNG.name}")
+    log(f"done in {time.perf_counter() - t0:.0f} s")
+    print(summary_line(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
