@@ -99,3 +99,16 @@ def test_stats_count_outcomes() -> None:
     assert (stats.updates, stats.dropped_stale, stats.dropped_crossed, stats.dropped_invalid) == (
         1, 1, 1, 1,
     )  # fmt: skip
+
+
+def test_a_size_that_passes_the_screen_but_is_no_number_makes_the_quote_unusable() -> None:
+    cache = make()
+    assert cache.apply(0, 0, q("1", "2", bq="1.2.3"), 1) is Outcome.ACCEPTED  # screened only
+    assert cache.apply(0, 1, q("1", "2", aq="1e999"), 1) is Outcome.ACCEPTED  # overflows to inf
+    snap = cache.snapshot()
+    assert not snap.usable[0, 0] and not snap.usable[0, 1]
+    assert cache.stats["mexc"].dropped_invalid == 2
+    assert cache.apply(0, 0, q("1", "2", bq="4.5", seq=-1), 2) is Outcome.ACCEPTED
+    snap = cache.snapshot()
+    assert snap.usable[0, 0] and snap.bid_qty[0, 0] == 4.5
+    assert cache.stats["mexc"].dropped_invalid == 2  # counted once, not on every snapshot
