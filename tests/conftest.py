@@ -15,6 +15,7 @@ their own thread, so they serve whatever loop a test runs in.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import shutil
 import tempfile
@@ -262,17 +263,18 @@ def pg_proxy(pg_server: PgServer, pg_loop: BackgroundLoop) -> Iterator[PgProxy]:
 
 
 async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]],
+    predicate: Callable[[], object | Awaitable[object]],
     timeout: float = 10.0,
     interval: float = 0.02,
     what: str = "condition",
 ) -> None:
-    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
+    """Poll ``predicate`` (sync or async) until it is truthy; fail the test after ``timeout``
+    seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         result = predicate()
-        if not isinstance(result, bool):
+        if inspect.isawaitable(result):
             result = await result
         if result:
             return

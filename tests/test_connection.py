@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -21,6 +21,7 @@ from data_collector.connection import (
     backoff_delay,
     rotation_after,
 )
+from tests.conftest import wait_until
 
 FAST = ConnectionSettings(
     silence_timeout=1.0,
@@ -29,15 +30,6 @@ FAST = ConnectionSettings(
     reconnect_max_delay=0.1,
     max_reconnects_per_minute=50,
 )
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    """Poll ``cond`` until true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.01)
 
 
 # --- pure parts ------------------------------------------------------------------------------

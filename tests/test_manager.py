@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from picows import WSListener, WSMsgType, WSTransport, ws_create_server
 from structlog.testing import capture_logs
 
@@ -27,6 +26,7 @@ from data_collector.simulator import Simulator
 from data_collector.venues.base import QuoteUpdate
 from data_collector.venues.gateio import GateIO
 from data_collector.venues.mexc import Mexc
+from tests.conftest import wait_until
 
 VENUES = ("mexc", "gateio")
 PAIRS = [Pair(f"TK{i:02d}", "USDT") for i in range(35)]
@@ -38,15 +38,6 @@ FAST = ConnectionSettings(
     max_reconnects_per_minute=100,
     subscribe_timeout=1.0,
 )
-
-
-async def wait_until(cond: Callable[[], Any], timeout: float = 5.0, what: str = "") -> None:
-    """Poll ``cond`` until truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.01)
 
 
 class RecordingCache(QuoteCache):
