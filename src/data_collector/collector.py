@@ -15,13 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import asyncpg
-import msgspec
 import structlog
 
 from data_collector.analytics import Analytics
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
-from data_collector.connection import ConnectionSettings
 from data_collector.manager import FeedManager
 from data_collector.monitoring import MonitoringServer
 from data_collector.pairs import Pair
@@ -152,8 +150,7 @@ def _assemble(
     dc = config.data_collector
     cache = QuoteCache(dc.exchanges, pairs)
     venues = {name: (get_venue(name), urls[name]) for name in dc.exchanges}
-    settings = ConnectionSettings(**msgspec.structs.asdict(dc.connection))
-    manager = FeedManager(cache, venues, pairs, settings)
+    manager = FeedManager(cache, venues, pairs, dc.connection)
     a = dc.analytics
     analytics = Analytics(
         fees={name: config.exchanges[name].taker_fee or 0.0 for name in dc.exchanges},

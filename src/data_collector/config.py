@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import msgspec
 import yaml
 
+from data_collector.connection import ConnectionSettings
 from data_collector.pairs import Pair, parse_pair
 
 SUPPORTED_EXCHANGES = ("mexc", "gateio")
@@ -42,17 +43,6 @@ class AnalyticsConfig(_Strict):
     spread_alert_threshold: float = 0.1  # fraction of mid
 
 
-class ConnectionConfig(_Strict):
-    silence_timeout: float = 30.0
-    pong_timeout: float = 10.0
-    reconnect_initial_delay: float = 0.5
-    reconnect_max_delay: float = 30.0
-    max_reconnects_per_minute: int = 10
-    rotation_margin: float = 600.0
-    max_lifetime_override: float | None = None
-    subscribe_timeout: float = 10.0
-
-
 class DataCollectorConfig(_Strict):
     enabled: bool = True
     snapshot_interval: float = 1.0
@@ -61,7 +51,7 @@ class DataCollectorConfig(_Strict):
     symbols: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SYMBOLS))
     data_dir: str = "./data"
     analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
-    connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
+    connection: ConnectionSettings = msgspec.field(default_factory=ConnectionSettings)
 
 
 class ExchangeConfig(_Strict):
@@ -282,7 +272,7 @@ def _struct_at(key: str) -> type[msgspec.Struct] | None:
         "": Config,
         "data_collector": DataCollectorConfig,
         "data_collector.analytics": AnalyticsConfig,
-        "data_collector.connection": ConnectionConfig,
+        "data_collector.connection": ConnectionSettings,
         "database": DatabaseConfig,
         "monitoring": MonitoringConfig,
     }.get(key)
@@ -343,7 +333,7 @@ def _non_negative(key: str, value: float) -> None:
         raise ConfigError(f"{key}: {value!r} must be 0 or greater")
 
 
-def _check_connection(conn: ConnectionConfig) -> None:
+def _check_connection(conn: ConnectionSettings) -> None:
     for name in (
         "silence_timeout",
         "pong_timeout",

@@ -53,8 +53,9 @@ STABLE_AFTER = 60.0
 MAX_FRAME_SIZE = 4 * 1024 * 1024
 
 
-class ConnectionSettings(msgspec.Struct, frozen=True):
-    """Timeouts and limits shared by every link (config keys of the same names)."""
+class ConnectionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Timeouts and limits shared by every link: ``data_collector.connection`` in the config
+    decodes straight into this."""
 
     #: no frame at all for this long => the connection is dead
     silence_timeout: float = 30.0
