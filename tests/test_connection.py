@@ -31,6 +31,15 @@ FAST = ConnectionSettings(
     max_reconnects_per_minute=50,
 )
 
+#: near-zero backoff and a cap of 4 attempts a minute: a flapping server hits the cap at once
+STORM = ConnectionSettings(
+    silence_timeout=1.0,
+    pong_timeout=0.5,
+    reconnect_initial_delay=0.001,
+    reconnect_max_delay=0.005,
+    max_reconnects_per_minute=4,
+)
+
 
 # --- pure parts ------------------------------------------------------------------------------
 
@@ -273,14 +282,7 @@ async def test_silence_timeout_without_pings(server: Server) -> None:
 async def test_attempts_per_minute_cap_stops_a_reconnect_storm(server: Server) -> None:
     server.mode = "drop"
     rec = Recorder()
-    settings = ConnectionSettings(
-        silence_timeout=1.0,
-        pong_timeout=0.5,
-        reconnect_initial_delay=0.001,
-        reconnect_max_delay=0.005,
-        max_reconnects_per_minute=4,
-    )
-    link = make_link(server.url, rec, settings)
+    link = make_link(server.url, rec, STORM)
     with capture_logs() as logs:
         link.start()
         try:
@@ -435,14 +437,7 @@ async def test_crashed_supervisor_is_logged_and_restarted(server: Server) -> Non
 async def test_crash_restarts_obey_the_attempt_cap(server: Server) -> None:
     server.mode = "drop"
     rec = Crashing(times=1_000_000)
-    settings = ConnectionSettings(
-        silence_timeout=1.0,
-        pong_timeout=0.5,
-        reconnect_initial_delay=0.001,
-        reconnect_max_delay=0.005,
-        max_reconnects_per_minute=4,
-    )
-    link = make_link(server.url, rec, settings)
+    link = make_link(server.url, rec, STORM)
     with capture_logs() as logs:
         link.start()
         try:
