@@ -3,7 +3,7 @@ bug in the frame callback."""
 
 from __future__ import annotations
 
-from picows import WSCloseCode, WSMsgType
+from picows import WSCloseCode, WSMsgType, WSTransport
 from structlog.testing import capture_logs
 
 from data_collector.connection import Link
@@ -11,19 +11,20 @@ from tests.conftest import wait_until
 from tests.connection.loopback import Recorder, Server, make_link
 
 
-async def _subscribed(server: Server, rec: Recorder) -> Link:
+async def _subscribed(server: Server, rec: Recorder) -> tuple[Link, WSTransport]:
+    """A started link, once subscribed, and the server's side of its connection."""
     link = make_link(server.url, rec)
     link.start()
     await wait_until(lambda: rec.takeovers, what="subscribed")
-    return link
+    peer = server.sessions[0].transport
+    assert peer is not None
+    return link, peer
 
 
 async def test_fragmented_message_is_delivered_whole(server: Server) -> None:
     rec = Recorder()
-    link = await _subscribed(server, rec)
+    link, peer = await _subscribed(server, rec)
     try:
-        peer = server.sessions[0].transport
-        assert peer is not None
         peer.send(WSMsgType.CONTINUATION, b"orphan")  # no start to attach to: dropped
         peer.send(WSMsgType.BINARY, b"frag-", fin=False)
         peer.send(WSMsgType.CONTINUATION, b"men", fin=False)
@@ -38,10 +39,8 @@ async def test_fragmented_message_is_delivered_whole(server: Server) -> None:
 
 async def test_close_by_peer_is_a_loss_with_its_code(server: Server) -> None:
     rec = Recorder()
-    link = await _subscribed(server, rec)
+    link, peer = await _subscribed(server, rec)
     try:
-        peer = server.sessions[0].transport
-        assert peer is not None
         peer.send_close(WSCloseCode.GOING_AWAY)
         await wait_until(lambda: rec.lost, what="the loss")
         assert rec.lost == ["closed_by_peer:1001"]
@@ -61,10 +60,8 @@ class Buggy(Recorder):
 
 async def test_owner_bug_in_frame_callback_is_logged_not_fatal(server: Server) -> None:
     rec = Buggy()
-    link = await _subscribed(server, rec)
+    link, peer = await _subscribed(server, rec)
     try:
-        peer = server.sessions[0].transport
-        assert peer is not None
         with capture_logs() as logs:
             peer.send(WSMsgType.TEXT, b"boom")
             peer.send(WSMsgType.TEXT, b"after")

@@ -126,7 +126,9 @@ class Transport(WSListener):
         Every message the collector sends leaves through here, so this is where a venue's
         control-message budget is to be enforced (Binance: 5 incoming messages a second per
         connection, pongs included; OKX: 480 subscribe requests an hour per connection). MEXC
-        and Gate.io document none the collector can reach, so today it sends at once.
+        and Gate.io document none the collector can reach, so today it sends at once. picows
+        answers protocol pings itself (``enable_auto_pong`` in :func:`connect`): a budget that
+        counts pongs has to answer them here instead.
         """
         transport = self.transport
         if transport is None or self.dead.done():
