@@ -5,9 +5,12 @@ A :class:`Keepalive` says when the next application ping is due and what it read
 connections alive in three styles: a ping at a fixed interval whatever the traffic (MEXC,
 Gate.io, Bybit: :class:`IntervalPing`), a ping whenever nothing arrived for a while (OKX's
 text ``ping``: due at ``max(last_ping, last_frame) + idle``), or no application ping at all
-(Binance: the server sends protocol pings, which picows answers, and the client watches for
-silence: ``next_ping`` returns ``inf``). Whatever the style, the watchdog (:func:`watch`)
-declares a transport dead when
+(Binance: ``next_ping`` returns ``inf``; the server sends protocol pings and the client watches
+for silence). Note for the last: picows's ``enable_auto_pong`` answers ping frames before
+``on_ws_frame``, so today they neither refresh :attr:`Transport.last_frame` nor pass
+:meth:`Transport.send_control`; a venue whose pings must count as activity and whose pongs
+count against its budget needs the transport to answer them itself. Whatever the style, the
+watchdog (:func:`watch`) declares a transport dead when
 
 - no frame at all arrived for ``silence_timeout`` (``silence``),
 - no frame followed the first unanswered ping within ``pong_timeout`` (``pong_timeout``; any
