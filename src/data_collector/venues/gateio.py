@@ -1,6 +1,7 @@
 """Gate.io spot v4: JSON over WebSocket, channel ``spot.book_ticker``.
 
-Protocol facts: shared/EXCHANGES.md ("Gate.io spot v4"). Pure: builds frames and decodes them.
+Protocol: Gate's public API documentation, https://www.gate.io/docs/developers/apiv4/ws/en/
+(channel ``spot.book_ticker``, ``spot.ping``). Pure: builds frames and decodes them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """MEXC spot v3: JSON control messages in text frames, protobuf book tickers in binary frames.
 
-Protocol facts: shared/EXCHANGES.md ("MEXC spot v3"). Pure: builds frames and decodes them.
+Protocol: MEXC's public API documentation,
+https://mexcdevelop.github.io/apidocs/spot_v3_en/#websocket-market-streams, and the official
+protobuf schema, https://github.com/mexcdevelop/websocket-proto. Pure: builds frames and
+decodes them.
 """
 
 from __future__ import annotations
