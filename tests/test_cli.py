@@ -77,3 +77,23 @@ def test_dry_run_never_touches_the_database(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
     snapshots = [e for e in events if e["event"] == "snapshot"]
     assert max(e["rows"] for e in snapshots) == 4  # 2 pairs x 2 venues, captured all the same
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("--duration", "-5"), "--duration: -5 is not allowed"),
+        (("--duration", "0"), "--duration: 0 is not allowed"),
+        (("--duration", "nan"), "--duration: nan is not allowed"),
+        (("--symbols", "BTC/USDT,,ETH/USDT"), "--symbols: 'BTC/USDT,,ETH/USDT' has an empty entry"),
+    ],
+)
+def test_mistaken_flags_exit_2_with_one_line(
+    tmp_path: Path, args: tuple[str, ...], shown: str
+) -> None:
+    cfg = write_config(tmp_path, "monitoring: {enabled: false}\n")
+    result = run_cli("--config", str(cfg), "--dry-run", "--simulate", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"config error: {shown}"), line
+    assert result.stdout == ""

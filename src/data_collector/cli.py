@@ -7,9 +7,13 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+import structlog
+
 from data_collector import __version__
-from data_collector.config import ConfigError, load_config
+from data_collector.config import ConfigError, check_duration, config_warnings, load_config
 from data_collector.logsetup import FORMATS, LEVELS, configure_logging
+
+log = structlog.get_logger("data_collector.cli")
 
 EXIT_CONFIG = 2
 
@@ -26,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         default="config.yaml",
         metavar="PATH",
-        help="configuration file (default: ./config.yaml)",
+        help="configuration file (default: ./config.yaml); relative paths in it are relative "
+        "to its own directory",
     )
     parser.add_argument(
         "--log-level", type=str.lower, choices=LEVELS, default="info", help="default: info"
@@ -64,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration",
         type=float,
         metavar="SECONDS",
-        help="stop by itself after this many seconds (default: run until SIGINT/SIGTERM)",
+        help="stop by itself after this many seconds, > 0 (default: run until SIGINT/SIGTERM)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -75,9 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config, symbols_override=args.symbols)
+        check_duration(args.duration)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    for key, message in config_warnings(config):
+        log.warning("config_warning", key=key, summary=f"Config: {key}: {message}")
     if args.status:
         from data_collector.status import print_status
 
