@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cli_process import run_cli, write_config
+from tests.cli_process import free_port, get_health, run_cli, start_cli, stop, write_config
+from tests.conftest import wait_until
 
 
 def test_help_lists_every_flag(tmp_path: Path) -> None:
@@ -97,3 +102,60 @@ def test_mistaken_flags_exit_2_with_one_line(
     [line] = result.stderr.splitlines()
     assert line.startswith(f"config error: {shown}"), line
     assert result.stdout == ""
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory outside pytest's tmp tree: as root, pgserver opens the embedded data
+    directory's parents to its own user, and another pytest run on the machine closes
+    /tmp/pytest-of-root again (see conftest.pg_server)."""
+    path = Path(tempfile.mkdtemp(prefix="cex-arb-test-cli-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.timeout(150)
+async def test_one_collector_per_data_dir_from_any_working_directory(shared_dir: Path) -> None:
+    port = free_port()
+    config = write_config(
+        shared_dir / "etc",
+        "data_collector:\n  symbols: [BTC/USDT, ETH/USDT]\n  data_dir: ./data\n"
+        f"monitoring: {{host: 127.0.0.1, port: {port}}}\n",
+    )
+    data_dir = shared_dir / "etc" / "data"  # next to the config file, wherever we run from
+    elsewhere = shared_dir / "elsewhere"
+    elsewhere.mkdir()
+    with open(shared_dir / "first.log", "wb") as log:
+        first = start_cli(
+            "--config", str(config), "--simulate", cwd=shared_dir, stdout=log, stderr=log
+        )  # fmt: skip
+        try:
+            await wait_until(
+                lambda: (get_health(port) or {}).get("last_snapshot"),
+                60,
+                interval=0.2,
+                what="the first collector's first snapshot",
+            )
+            # the same config from another directory: the same data directory, refused
+            second = run_cli("--config", str(config), "--simulate", cwd=elsewhere, timeout=30)
+            status = run_cli("--config", str(config), "--status", cwd=elsewhere, timeout=30)
+            assert stop(first) == 0
+        finally:
+            if first.poll() is None:
+                first.kill()
+    assert not (elsewhere / "data").exists()
+    assert (data_dir / "postgres" / "PG_VERSION").exists()
+
+    assert second.returncode == 1, second.stdout + second.stderr
+    [line] = (second.stdout + second.stderr).splitlines()
+    assert f"data directory {data_dir} is in use by another collector (pid {first.pid}" in line
+    assert "running since 20" in line and f"monitoring http://127.0.0.1:{port}" in line
+
+    # --status: the report alone on stdout (the embedded server's log lines on stderr), the
+    # running collector named from the lock file and its /health recognised as ours
+    assert status.returncode == 0, status.stderr
+    out = status.stdout
+    assert f"holds {data_dir}: pid {first.pid}, running since 20" in out
+    assert re.search(rf"http://127.0.0.1:{port}/health: HTTP (200, ok|503, unhealthy)", out)
+    assert "embedded PostgreSQL running" not in out and "released" not in out
+    assert "embedded PostgreSQL running" in status.stderr

@@ -87,7 +87,7 @@ class BestEffortStream:
 
     def _give_up(self, exc: Exception) -> None:
         self.failed = True
-        _point_at_devnull(self._stream)
+        point_at_devnull(self._stream)
         if self._notice is not None:
             reason = getattr(exc, "strerror", None) or str(exc)
             self._notice.write(
@@ -96,7 +96,8 @@ class BestEffortStream:
             self._notice.flush()
 
 
-def _point_at_devnull(stream: TextIO) -> None:
+def point_at_devnull(stream: TextIO) -> None:
+    """Point ``stream``'s descriptor at /dev/null: whatever it still buffers is flushed there."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
         fd = stream.fileno()
         devnull = os.open(os.devnull, os.O_WRONLY)
