@@ -10,6 +10,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,3 +87,14 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = SHUTDOWN_BUDGET) -> int
         proc.kill()
         proc.wait()
         raise AssertionError(f"still running {timeout} s after SIGTERM") from None
+
+
+@contextmanager
+def reaped(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """Kill ``proc`` on the way out if the test left it running (a failed assertion)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

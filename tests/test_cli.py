@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_process import free_port, get_health, run_cli, start_cli, stop, write_config
+from tests.cli_process import (
+    free_port,
+    get_health,
+    reaped,
+    run_cli,
+    start_cli,
+    stop,
+    write_config,
+)
 from tests.conftest import wait_until
 
 
@@ -126,10 +134,8 @@ async def test_one_collector_per_data_dir_from_any_working_directory(shared_dir:
     elsewhere = shared_dir / "elsewhere"
     elsewhere.mkdir()
     with open(shared_dir / "first.log", "wb") as log:
-        first = start_cli(
-            "--config", str(config), "--simulate", cwd=shared_dir, stdout=log, stderr=log
-        )  # fmt: skip
-        try:
+        args = ("--config", str(config), "--simulate")
+        with reaped(start_cli(*args, cwd=shared_dir, stdout=log, stderr=log)) as first:
             await wait_until(
                 lambda: (get_health(port) or {}).get("last_snapshot"),
                 60,
@@ -137,12 +143,9 @@ async def test_one_collector_per_data_dir_from_any_working_directory(shared_dir:
                 what="the first collector's first snapshot",
             )
             # the same config from another directory: the same data directory, refused
-            second = run_cli("--config", str(config), "--simulate", cwd=elsewhere, timeout=30)
+            second = run_cli(*args, cwd=elsewhere, timeout=30)
             status = run_cli("--config", str(config), "--status", cwd=elsewhere, timeout=30)
             assert stop(first) == 0
-        finally:
-            if first.poll() is None:
-                first.kill()
     assert not (elsewhere / "data").exists()
     assert (data_dir / "postgres" / "PG_VERSION").exists()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_process import free_port, get_health, start_cli, stop, write_config
+from tests.cli_process import free_port, get_health, reaped, start_cli, stop, write_config
 from tests.conftest import wait_until
 
 #: snapshots that must follow the failed write before the test believes collection goes on
@@ -42,9 +42,12 @@ async def _snapshots_go_on(port: int, after: float) -> None:
     )
 
 
-def _assert_quiet(stderr: str) -> None:
+def _quiet_stderr(tmp_path: Path) -> str:
+    """The run's stderr, which must hold no traceback and no "Exception ignored" at exit."""
+    stderr = (tmp_path / "stderr.txt").read_text()
     assert "Traceback" not in stderr, stderr[-3000:]
     assert "Exception ignored" not in stderr, stderr[-3000:]
+    return stderr
 
 
 @pytest.mark.timeout(60)
@@ -52,23 +55,16 @@ async def test_a_closed_stdout_pipe_stops_neither_collection_nor_sigterm(tmp_pat
     port = free_port()
     config = _collector_config(tmp_path, port)
     with open(tmp_path / "stderr.txt", "wb") as err:
-        proc = start_cli(
-            "--config", str(config), "--simulate", "--dry-run", cwd=tmp_path, stderr=err
-        )  # fmt: skip
-        try:
+        args = ("--config", str(config), "--simulate", "--dry-run")
+        with reaped(start_cli(*args, cwd=tmp_path, stderr=err)) as proc:
             assert proc.stdout is not None
             for line in proc.stdout:  # like `| head`: read until the first snapshot line ...
                 if b"SNAPSHOT" in line:
                     break
             proc.stdout.close()  # ... and go away: the next log line hits EPIPE
-            closed_at = datetime.now().timestamp()
-            await _snapshots_go_on(port, closed_at)
+            await _snapshots_go_on(port, datetime.now().timestamp())
             assert stop(proc) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    stderr = (tmp_path / "stderr.txt").read_text()
-    _assert_quiet(stderr)
+    stderr = _quiet_stderr(tmp_path)
     assert stderr.count("log output to stdout stopped") == 1, stderr[-3000:]
 
 
@@ -78,18 +74,11 @@ async def test_stdout_on_a_full_disk_stops_neither_collection_nor_sigterm(tmp_pa
     config = _collector_config(tmp_path, port)
     with open("/dev/full", "wb") as full, open(tmp_path / "stderr.txt", "wb") as err:
         started = datetime.now().timestamp()
-        proc = start_cli(
-            "--config", str(config), "--simulate", "--dry-run",
-            cwd=tmp_path, stdout=full, stderr=err,
-        )  # fmt: skip
-        try:
+        args = ("--config", str(config), "--simulate", "--dry-run")
+        with reaped(start_cli(*args, cwd=tmp_path, stdout=full, stderr=err)) as proc:
             await _snapshots_go_on(port, started)
             assert stop(proc) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    stderr = (tmp_path / "stderr.txt").read_text()
-    _assert_quiet(stderr)
+    stderr = _quiet_stderr(tmp_path)
     assert "No space left on device" in stderr
 
 

@@ -62,12 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="print the effective configuration (secrets redacted), the database in use and "
-        "its contents, and a running collector's health; never connects to the venues",
+        "its contents, and the running collector (from the data directory's lock file) with "
+        "its health; never connects to the venues. The report goes to stdout, log lines to "
+        "stderr",
     )
     mode.add_argument(
         "--dry-run",
         action="store_true",
-        help="run feeds, snapshots and analytics without any database connection or write",
+        help="run feeds, snapshots and analytics without any database connection or write "
+        "(and without taking the data directory's lock)",
     )
     parser.add_argument(
         "--simulate",
