@@ -242,8 +242,8 @@ def _signal_handlers(
 
 
 def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    stop.set()  # first: nothing (not even a failing log write) may keep the signal from acting
     log.info("signal_received", signal=sig.name)
-    stop.set()
 
 
 async def _analytics_loop(collector: Collector) -> None:
