@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from data_collector.simulator import Simulator, pairs_for
-from tests.conftest import PgDatabase, PgProxy, wait_until
-from tests.test_collector import REPO, make_config, running, wait_for_ticks
+from tests.helpers import REPO, make_config, running, wait_for_ticks, wait_until
+from tests.pg import PgDatabase, PgProxy
 
 REQUIRED_METRICS = (
     "collector_frames_total",
