@@ -4,9 +4,8 @@
         --dsn postgresql://... --data-dir /tmp/x --log-file /tmp/x/collector.log
 
 Feeds, scheduler, writer (into PostgreSQL) and analytics run exactly as in production, on
-uvloop, logging JSON lines at info level to ``--log-file``. The bench only adds an
-``after_tick`` observer that notes each tick's lateness, duration, rows and this process's
-CPU time.
+uvloop, logging JSON lines at info level to ``--log-file``. The bench only adds a scheduler
+observer that notes each tick's lateness, duration, rows and this process's CPU time.
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ def rss_mb() -> float:
 
 
 class Probe:
-    """Per-tick samples, taken by an ``after_tick`` observer of the scheduler."""
+    """Per-tick samples, taken by an observer of the scheduler."""
 
     def __init__(self) -> None:
         self.ticks: list[dict[str, float]] = []
@@ -109,7 +108,7 @@ class CollectorProc:
             waiter.cancel()
             await self.task
             raise RuntimeError("collector exited during start-up")
-        self.collector.scheduler.after_tick.append(self.probe)
+        self.collector.scheduler.add_observer(self.probe)
 
     def _counters(self) -> dict[str, Any]:
         c = self.collector

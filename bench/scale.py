@@ -247,7 +247,7 @@ def tables(
         rows=tick_rows,
         notes=[
             "Lateness: wall-clock time at which the scheduler started the capture minus the "
-            "second boundary it belongs to (TickStats.last_lateness_s, read by an after_tick "
+            "second boundary it belongs to (TickStats.last_lateness_s, read by a scheduler "
             "observer). Capture: snapshot + rows + hand-off to the writer + analytics hook.",
             f"p50/p99/max over the ticks of each run; the target is checked against the median "
             f"over the {runs} run(s).",

@@ -55,7 +55,7 @@ async def test_every_pair_on_every_tick_aligned_and_exact(
         config = make_config(tmp_path, sim, pairs, pg_database.dsn)
         ticks = TickLog()
         async with running(config) as collector:
-            collector.scheduler.sinks.append(ticks)
+            collector.scheduler.add_sink(ticks)
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             assert collector.manager.connections()["mexc"] == (2, 2)  # 35 pairs > 30 per link
             await wait_until(
@@ -140,7 +140,7 @@ async def test_quotes_of_a_dropped_connection_are_not_stored_until_refreshed(
         config = make_config(tmp_path, sim, pairs, pg_database.dsn)
         ticks = TickLog()
         async with running(config) as collector:
-            collector.scheduler.sinks.append(ticks)
+            collector.scheduler.add_sink(ticks)
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             await wait_for_ticks(collector, 1)
             gate = sim.venues["gateio"]
@@ -174,7 +174,7 @@ async def test_database_down_for_ten_seconds_loses_no_tick(
         config = make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
         ticks = TickLog()
         async with running(config) as collector:
-            collector.scheduler.sinks.append(ticks)
+            collector.scheduler.add_sink(ticks)
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             await wait_for_ticks(collector, 2)
             pg_proxy.refuse()

@@ -165,7 +165,6 @@ def _assemble(
     collector = Collector(config, cache, manager, scheduler, analytics, writer, label)
     if config.monitoring.enabled:
         monitoring = MonitoringServer(collector, config.monitoring.host, config.monitoring.port)
-        scheduler.after_tick.append(monitoring.after_tick)
         collector.monitoring = monitoring
     return collector
 
@@ -213,8 +212,9 @@ async def _start_monitoring(collector: Collector) -> None:
             summary=f"Monitoring disabled: cannot listen on {monitoring.host}:{monitoring.port} "
             f"({exc.strerror or exc}); set monitoring.port to a free port",
         )
-        collector.scheduler.after_tick.remove(monitoring.after_tick)
         collector.monitoring = None
+        return
+    collector.scheduler.add_observer(monitoring.after_tick)
 
 
 def _watched(coro: Awaitable[None], name: str) -> asyncio.Task[None]:
