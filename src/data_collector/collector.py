@@ -21,7 +21,9 @@ from data_collector.analytics import Analytics
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.manager import FeedManager
-from data_collector.monitoring import MonitoringServer
+from data_collector.monitoring.health import HealthRules
+from data_collector.monitoring.server import MonitoringServer
+from data_collector.monitoring.sources import MonitoringSources
 from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.venues import get_venue
@@ -164,8 +166,16 @@ def _assemble(
     )
     collector = Collector(config, cache, manager, scheduler, analytics, writer, label)
     if config.monitoring.enabled:
-        monitoring = MonitoringServer(collector, config.monitoring.host, config.monitoring.port)
-        collector.monitoring = monitoring
+        sources = MonitoringSources(
+            venue_stats=cache.stats,
+            connections=manager.connections,
+            ticks=scheduler.stats,
+            database=lambda: writer.stats if writer is not None else None,
+            open_opportunities=lambda: analytics.open_opportunities,
+        )
+        rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
+        m = config.monitoring
+        collector.monitoring = MonitoringServer(sources, rules, m.host, m.port)
     return collector
 
 
