@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
-from tests.helpers import wait_until
+from tests.helpers import Log, wait_until
 from tests.pg import BackgroundLoop, PgDatabase, PgProxy, PgServer, admin, server_from_url
 
 
@@ -89,3 +90,10 @@ def pg_proxy(pg_server: PgServer, pg_loop: BackgroundLoop) -> Iterator[PgProxy]:
 def pg_wait() -> Callable[..., Coroutine[Any, Any, None]]:
     """The polling helper, as a fixture (tests/db has no package to import it from)."""
     return wait_until
+
+
+@pytest.fixture
+def logs() -> Iterator[Log]:
+    """Every structlog event of the test, as dicts with ``event`` and ``log_level``."""
+    with capture_logs() as captured:
+        yield captured

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 import asyncpg
 import structlog
 
-from data_collector.analytics import Analytics
+from data_collector.analytics.hub import Analytics
+from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.manager import FeedManager
+from data_collector.monitoring.connections import ConnectionStatusLog
 from data_collector.monitoring.health import HealthRules
 from data_collector.monitoring.server import MonitoringServer
 from data_collector.monitoring.sources import MonitoringSources
@@ -58,6 +60,8 @@ class Collector:
     manager: FeedManager
     scheduler: SnapshotScheduler
     analytics: Analytics
+    #: what monitoring (and the connection status line) reads of this collector
+    sources: MonitoringSources
     writer: SnapshotWriter | None = None
     database_label: str = "none (dry run)"
     monitoring: MonitoringServer | None = None
@@ -160,19 +164,20 @@ def _assemble(
         volume_threshold=a.volume_threshold,
         spread_alert_threshold=a.spread_alert_threshold,
     )
+    analytics.subscribe(LogReporter())
     sinks = [writer.submit] if writer is not None else []
     scheduler = SnapshotScheduler(
         cache, dc.snapshot_interval, sinks=sinks, on_snapshot=[analytics.on_tick], dry_run=dry_run
     )
-    collector = Collector(config, cache, manager, scheduler, analytics, writer, label)
+    sources = MonitoringSources(
+        venue_stats=cache.stats,
+        connections=manager.connections,
+        ticks=scheduler.stats,
+        database=lambda: writer.stats if writer is not None else None,
+        open_opportunities=lambda: analytics.open_opportunities,
+    )
+    collector = Collector(config, cache, manager, scheduler, analytics, sources, writer, label)
     if config.monitoring.enabled:
-        sources = MonitoringSources(
-            venue_stats=cache.stats,
-            connections=manager.connections,
-            ticks=scheduler.stats,
-            database=lambda: writer.stats if writer is not None else None,
-            open_opportunities=lambda: analytics.open_opportunities,
-        )
         rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
         m = config.monitoring
         collector.monitoring = MonitoringServer(sources, rules, m.host, m.port)
@@ -258,17 +263,14 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
 
 async def _analytics_loop(collector: Collector) -> None:
     dc = collector.config.data_collector
+    connection_log = ConnectionStatusLog()
     # Half a snapshot interval off the snapshot boundaries, so the summary (and its burst of
     # log lines) never delays a snapshot tick.
     offset = dc.snapshot_interval / 2
     async for _boundary, _missed in wall_clock_ticks(dc.analytics_interval, offset=offset):
         try:
-            collector.analytics.summarize(
-                collector.cache.snapshot(),
-                collector.cache.stats,
-                collector.manager.connections(),
-                time.time_ns(),
-            )
+            collector.analytics.summarize(collector.cache.snapshot())
+            connection_log.report(collector.sources.read())
         except Exception:  # one bad summary must not end the analytics
             log.exception("analytics_failed")
 

@@ -5,4 +5,5 @@
 * ``health``      ``/health`` as a pure function of a status
 * ``metrics``     ``/metrics``: Prometheus families from a status, per-tick histograms
 * ``server``      the aiohttp server on ``monitoring.host:port``
+* ``connections`` the periodic ``connection_status`` log line
 """
