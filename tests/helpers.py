@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from data_collector.collector import Collector, run_async
+from data_collector.collector import Collector
 from data_collector.config import Config, load_config
 from data_collector.pairs import Pair
 from data_collector.simulator import Simulator
@@ -79,23 +79,16 @@ monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_por
 
 @asynccontextmanager
 async def running(config: Config, *, dry_run: bool = False) -> AsyncIterator[Collector]:
-    """Run the collector in this event loop; stop it (SIGTERM path) on exit."""
-    started = asyncio.Event()
-    out: list[Collector] = []
-    task = asyncio.create_task(
-        run_async(config, dry_run=dry_run, started=started, collector_out=out)
-    )
-    waiter = asyncio.create_task(started.wait())
-    done, _ = await asyncio.wait({task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()  # raise the start-up error
-    assert waiter in done, "collector did not start"
-    collector = out[0]
+    """Run a collector in this event loop; shut it down (as on SIGTERM) on exit."""
+    collector = Collector(config, dry_run=dry_run)
     try:
+        async with asyncio.timeout(30):
+            assert await collector.start(), "collector did not start"
         yield collector
     finally:
-        collector.stop_event.set()
-        assert await asyncio.wait_for(task, 15) == 0
+        collector.stop()
+        async with asyncio.timeout(15):
+            await collector.close()
 
 
 async def wait_for_ticks(collector: Collector, n: int, timeout: float = 15) -> None:
