@@ -10,81 +10,24 @@ import signal
 import socket
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from data_collector.collector import Collector, run_async
-from data_collector.config import Config, load_config
-from data_collector.pairs import Pair
 from data_collector.simulator import Simulator, pairs_for
-from tests.conftest import PgDatabase, PgProxy, wait_until
-
-REPO = Path(__file__).resolve().parents[1]
-MEXC_FEE, GATE_FEE = 0.0005, 0.002
-
-
-def make_config(
-    tmp_path: Path, sim: Simulator, pairs: list[Pair], dsn: str, **extra: str
-) -> Config:
-    symbols = ", ".join(f'"{p}"' for p in pairs)
-    text = f"""
-data_collector:
-  snapshot_interval: 1
-  analytics_interval: {extra.get("analytics_interval", 10)}
-  exchanges: ["mexc", "gateio"]
-  symbols: [{symbols}]
-  data_dir: "{tmp_path / "data"}"
-  connection: {{silence_timeout: 5, pong_timeout: 3, reconnect_initial_delay: 0.1,
-               reconnect_max_delay: 0.5}}
-exchanges:
-  mexc: {{websocket_url: "{sim.urls["mexc"]}", taker_fee: {MEXC_FEE}}}
-  gateio: {{websocket_url: "{sim.urls["gateio"]}", taker_fee: {GATE_FEE}}}
-database: {{dsn: "{dsn}"}}
-monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
-"""
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
-    return load_config(path, env={})
-
-
-@asynccontextmanager
-async def running(config: Config, *, dry_run: bool = False) -> AsyncIterator[Collector]:
-    """Run the collector in this event loop; stop it (SIGTERM path) on exit."""
-    started = asyncio.Event()
-    out: list[Collector] = []
-    task = asyncio.create_task(
-        run_async(config, dry_run=dry_run, started=started, collector_out=out)
-    )
-    waiter = asyncio.create_task(started.wait())
-    done, _ = await asyncio.wait({task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()  # raise the start-up error
-    assert waiter in done, "collector did not start"
-    collector = out[0]
-    try:
-        yield collector
-    finally:
-        collector.stop_event.set()
-        assert await asyncio.wait_for(task, 15) == 0
-
-
-async def wait_for_ticks(collector: Collector, n: int, timeout: float = 15) -> None:
-    target = collector.scheduler.stats.ticks + n
-    await wait_until(lambda: collector.scheduler.stats.ticks >= target, timeout, what=f"{n} ticks")
-
-
-async def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
+from tests.helpers import (
+    GATE_FEE,
+    MEXC_FEE,
+    REPO,
+    fetch,
+    make_config,
+    running,
+    wait_for_ticks,
+    wait_until,
+)
+from tests.pg import PgDatabase, PgProxy
 
 
 class TickLog:
@@ -112,7 +55,7 @@ async def test_every_pair_on_every_tick_aligned_and_exact(
         config = make_config(tmp_path, sim, pairs, pg_database.dsn)
         ticks = TickLog()
         async with running(config) as collector:
-            collector.scheduler.sinks.append(ticks)
+            collector.scheduler.add_sink(ticks)
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             assert collector.manager.connections()["mexc"] == (2, 2)  # 35 pairs > 30 per link
             await wait_until(
@@ -197,7 +140,7 @@ async def test_quotes_of_a_dropped_connection_are_not_stored_until_refreshed(
         config = make_config(tmp_path, sim, pairs, pg_database.dsn)
         ticks = TickLog()
         async with running(config) as collector:
-            collector.scheduler.sinks.append(ticks)
+            collector.scheduler.add_sink(ticks)
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             await wait_for_ticks(collector, 1)
             gate = sim.venues["gateio"]
@@ -231,7 +174,7 @@ async def test_database_down_for_ten_seconds_loses_no_tick(
         config = make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
         ticks = TickLog()
         async with running(config) as collector:
-            collector.scheduler.sinks.append(ticks)
+            collector.scheduler.add_sink(ticks)
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             await wait_for_ticks(collector, 2)
             pg_proxy.refuse()

@@ -21,7 +21,7 @@ async def test_the_stop_event_is_set_before_the_signal_is_logged() -> None:
     try:
         stop = asyncio.Event()
         with pytest.raises(BrokenPipeError):
-            _on_signal(signal.SIGTERM, stop)
+            _on_signal(signal.SIGTERM, stop.set)
         assert stop.is_set()
     finally:
         structlog.reset_defaults()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from data_collector.connection import ConnectionSettings, IntervalPing
-from tests.conftest import wait_until
 from tests.connection.loopback import FAST, Recorder, Server, make_link
+from tests.helpers import wait_until
 
 
 def test_interval_ping_is_due_every_interval_but_within_the_gap() -> None:

@@ -10,7 +10,6 @@ import time
 from structlog.testing import capture_logs
 
 from data_collector.connection import ConnectionSettings, Link
-from tests.conftest import wait_until
 from tests.connection.loopback import (
     STORM,
     Recorder,
@@ -18,6 +17,7 @@ from tests.connection.loopback import (
     make_link,
     missing_pushes,
 )
+from tests.helpers import wait_until
 
 
 async def test_subscribes_delivers_frames_and_pings(server: Server) -> None:

@@ -7,8 +7,8 @@ from picows import WSCloseCode, WSMsgType, WSTransport
 from structlog.testing import capture_logs
 
 from data_collector.connection import Link
-from tests.conftest import wait_until
 from tests.connection.loopback import Recorder, Server, make_link
+from tests.helpers import wait_until
 
 
 async def _subscribed(server: Server, rec: Recorder) -> tuple[Link, WSTransport]:
