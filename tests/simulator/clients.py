@@ -7,10 +7,11 @@ first draining everything the server says it sent (:func:`drain`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from data_collector.pairs import Pair
-from data_collector.simulator import VenueServer
+from data_collector.simulator import Personality, VenueServer, pairs_for
+from data_collector.simulator.market import Market
 from tests.helpers import wait_until
 
 BTC, ETH, SOL = Pair("BTC", "USDT"), Pair("ETH", "USDT"), Pair("SOL", "USDT")
@@ -92,6 +94,17 @@ async def connect(url: str, *, auto_pong: bool = True) -> Client:
     _, client = await ws_connect(Client, url, enable_auto_pong=auto_pong)
     assert isinstance(client, Client)
     return client
+
+
+@contextlib.asynccontextmanager
+async def serving(personality: Personality, pairs: int = 3) -> AsyncIterator[VenueServer]:
+    """One venue with ``personality`` (a test's variant of a real one) on loopback, paused."""
+    venue = VenueServer(personality, Market(pairs_for(pairs)), rate_hz=0)
+    await venue.start()
+    try:
+        yield venue
+    finally:
+        await venue.stop()
 
 
 async def drain(venue: VenueServer, client: Client) -> None:

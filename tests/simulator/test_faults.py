@@ -172,3 +172,26 @@ async def test_garbage_is_undecodable_but_connection_stays(sim: Simulator) -> No
             bad += not valid(*await client.next())
         assert valid(*await client.next())  # still connected and pushing
         assert not client.disconnected.is_set()
+
+
+async def test_restart_notice_then_close(sim: Simulator) -> None:
+    gate = sim.venues["gateio"]
+    notified = await connect(sim.urls["gateio"])
+    await gate.wait_for_sessions(1)
+    assert gate.send_restart_notice(close_after=0.2) == 1
+    _, notice = await notified.until(lambda t, p: gate_update(p) is None)
+    assert json.loads(notice)["event"] == "upgrade"
+
+    later = await connect(sim.urls["gateio"])  # connected after the notice: left alone
+    await notified.until(lambda t, p: t == WSMsgType.CLOSE)
+    assert notified.close_reason == "restart"
+    later.send_json({"time": int(time.time()), "channel": "spot.ping"})
+    _, pong = await later.until(lambda t, p: gate_update(p) is None)
+    assert json.loads(pong)["channel"] == "spot.pong" and later.close_frames == 0
+
+
+async def test_a_venue_without_a_restart_notice_says_so(sim: Simulator) -> None:
+    await connect(sim.urls["mexc"])
+    await sim.venues["mexc"].wait_for_sessions(1)
+    with pytest.raises(NotImplementedError, match="mexc has no planned-restart notice"):
+        sim.venues["mexc"].send_restart_notice()

@@ -62,7 +62,13 @@ class ServerPings:
         pings.outstanding = {p: t for p, t in pings.outstanding.items() if t > answered_at}
 
     @staticmethod
-    def outstanding(session: ClientSession) -> int:
-        """Pings sent to ``session`` and not answered yet."""
+    def unanswered(session: ClientSession) -> list[bytes]:
+        """Payloads of the pings sent to ``session`` and not answered yet, oldest first."""
         pings = session.state.get(_KEY)
-        return 0 if pings is None else len(pings.outstanding)
+        return [] if pings is None else list(pings.outstanding)
+
+    @staticmethod
+    def sent(session: ClientSession) -> int:
+        """Pings sent to ``session`` so far."""
+        pings = session.state.get(_KEY)
+        return 0 if pings is None else pings.sent

@@ -12,13 +12,14 @@ import pkgutil
 from data_collector.simulator.personality import Personality
 
 
-def discover() -> dict[str, type[Personality]]:
-    """Venue name -> personality class of every venue module in this package, by module name."""
+def discover(package: str = __name__) -> dict[str, type[Personality]]:
+    """Venue name -> personality class of every venue module in ``package``, by module name."""
     found: dict[str, type[Personality]] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    modules = pkgutil.iter_modules(importlib.import_module(package).__path__)
+    for info in sorted(modules, key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+        module = importlib.import_module(f"{package}.{info.name}")
         personality = getattr(module, "PERSONALITY", None)
         if not (isinstance(personality, type) and issubclass(personality, Personality)):
             raise TypeError(f"{module.__name__} must define PERSONALITY = <a Personality class>")
