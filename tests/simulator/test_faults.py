@@ -15,6 +15,7 @@ from tests.helpers import wait_until
 from tests.simulator.clients import (
     BTC,
     ETH,
+    Client,
     connect,
     drain,
     gate_subscribe,
@@ -26,6 +27,16 @@ from tests.simulator.clients import (
     mexc_subscribe,
     wire_fields,
 )
+
+
+async def quoting_btc(sim: Simulator) -> tuple[Client, Client]:
+    """A MEXC and a Gate client, each subscribed to BTC/USDT and past its first update."""
+    m_client, g_client = await connect(sim.urls["mexc"]), await connect(sim.urls["gateio"])
+    mexc_subscribe(m_client, mexc_channel(BTC))
+    gate_subscribe(g_client, "BTC_USDT")
+    await m_client.until(is_push_for("BTCUSDT"))
+    await g_client.until(is_update_for("BTC_USDT"))
+    return m_client, g_client
 
 
 async def test_set_quote_exact_strings_and_hold(sim: Simulator) -> None:
@@ -115,11 +126,7 @@ async def test_stall_goes_silent_then_recovers(sim: Simulator) -> None:
 
 async def test_out_of_order_sequences(sim: Simulator) -> None:
     mexc, gate = sim.venues["mexc"], sim.venues["gateio"]
-    m_client, g_client = await connect(sim.urls["mexc"]), await connect(sim.urls["gateio"])
-    mexc_subscribe(m_client, mexc_channel(BTC))
-    gate_subscribe(g_client, "BTC_USDT")
-    await m_client.until(is_push_for("BTCUSDT"))
-    await g_client.until(is_update_for("BTC_USDT"))
+    m_client, g_client = await quoting_btc(sim)
 
     def mexc_version(payload: bytes) -> int:
         return int(mexc_push(payload).publicAggreBookTicker.version)
@@ -143,11 +150,7 @@ async def test_out_of_order_sequences(sim: Simulator) -> None:
 
 async def test_garbage_is_undecodable_but_connection_stays(sim: Simulator) -> None:
     mexc, gate = sim.venues["mexc"], sim.venues["gateio"]
-    m_client, g_client = await connect(sim.urls["mexc"]), await connect(sim.urls["gateio"])
-    mexc_subscribe(m_client, mexc_channel(BTC))
-    gate_subscribe(g_client, "BTC_USDT")
-    await m_client.until(is_push_for("BTCUSDT"))
-    await g_client.until(is_update_for("BTC_USDT"))
+    m_client, g_client = await quoting_btc(sim)
     mexc.send_garbage(4)
     gate.send_garbage(4)
 
