@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 from structlog.testing import capture_logs
 
-from db.migrations import apply_migrations
-from db.writer import SnapshotRow, SnapshotWriter, encode_rows
+from db.rows import SnapshotRow
+from db.writer import SnapshotWriter
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -22,16 +21,6 @@ def tick_rows(tick: int, pairs: int = 5, exchanges: tuple[str, ...] = ("mexc", "
         for ex in exchanges
         for i in range(pairs)
     ]  # fmt: skip
-
-
-@pytest.fixture
-async def migrated(pg_database):
-    conn = await asyncpg.connect(pg_database.dsn)
-    try:
-        await apply_migrations(conn)
-    finally:
-        await conn.close()
-    return pg_database
 
 
 async def fetch_all(dsn: str) -> list[asyncpg.Record]:
@@ -142,17 +131,6 @@ async def test_bad_rows_are_dropped_alone(migrated, tmp_path, pg_wait) -> None:
     assert all(e["log_level"] == "error" for e in dropped)
 
 
-def test_encode_rows_fast_path_is_plain_csv() -> None:
-    rows = tick_rows(3, pairs=2, exchanges=("gate",))
-    payload, n, rejected = encode_rows(rows)
-    assert (n, rejected) == (2, [])
-    first = payload.decode().splitlines()[0]
-    assert first == (
-        "gate,C0,USDT,100.0030,1.500,101.5,2,2024-05-01T12:00:03+00:00,"
-        "2024-05-01T12:00:02.993000+00:00"
-    )
-
-
 async def test_close_flushes_pending_rows(migrated, tmp_path) -> None:
     writer = SnapshotWriter(
         migrated.dsn, spill_dir=tmp_path, max_buffer_rows=100_000, batch_max_rows=1_000
@@ -200,3 +178,4 @@ async def test_writer_migrates_a_fresh_database(pg_database, tmp_path, pg_wait) 
     await written(writer, 10, pg_wait)
     await writer.close()
     assert len(await fetch_all(pg_database.dsn)) == 10
+
