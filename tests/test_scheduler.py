@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -117,3 +119,10 @@ async def test_an_offset_shifts_every_boundary() -> None:
         boundary, _missed = await asyncio.wait_for(anext(ticks), 1)
         phase = (boundary - offset) / interval
         assert math.isclose(phase, round(phase), abs_tol=1e-6)
+
+
+def test_the_scheduler_imports_no_database_driver() -> None:
+    """Domain code builds rows without pulling asyncpg in (checked in a fresh interpreter)."""
+    code = "import sys, data_collector.scheduler; print('asyncpg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
