@@ -150,6 +150,8 @@ def test_capture_measures_lateness_on_the_clock_it_is_given() -> None:
     stats = scheduler.stats
     assert row[7] == stats.last_tick_time == datetime.fromtimestamp(1_000_000_000, UTC)
     assert stats.last_lateness_s == pytest.approx(0.75 - stats.last_duration_s)
+
+
 def test_the_scheduler_imports_no_database_driver() -> None:
     """Domain code builds rows without pulling asyncpg in (checked in a fresh interpreter)."""
     code = "import sys, data_collector.scheduler; print('asyncpg' in sys.modules)"
