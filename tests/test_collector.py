@@ -240,7 +240,7 @@ async def test_dry_run_creates_nothing_in_the_database(
         async with running(config, dry_run=True) as collector:
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             await wait_until(lambda: collector.scheduler.stats.rows >= 4, 10)
-            assert collector.writer is None
+            assert collector.writer is None and collector.ledger_writer is None
     tables = await fetch(
         pg_database.dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
     )

@@ -3,7 +3,8 @@
 A :class:`Collector` has an explicit lifecycle: ``await start()`` builds and starts every part
 (``started`` is set once it serves), ``stop()`` asks it to stop (also during start-up),
 ``await wait_stopped()`` waits for that, and ``await close()`` shuts it down: feeds stopped,
-the writer flushed (or what cannot be written spilled), the database closed.
+open opportunities closed (``shutdown``), the writers flushed (or what cannot be written
+spilled), the database closed.
 :func:`run_async` is that lifecycle under SIGINT/SIGTERM, returning the process exit code.
 """
 
@@ -14,11 +15,13 @@ import contextlib
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
 from data_collector.analytics.hub import Analytics
+from data_collector.analytics.ledger import OpportunityLedger
 from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
@@ -35,7 +38,7 @@ from data_collector.startup import WRITER_CLOSE_TIMEOUT, StartupError, start_dat
 from data_collector.venues import get_venue
 
 if TYPE_CHECKING:
-    from db.writer import SnapshotWriter
+    from db.writer import SnapshotWriter, TableWriter
 
 log = structlog.get_logger("data_collector.collector")
 
@@ -53,6 +56,8 @@ class Collector:
     #: what monitoring (and the connection status line) reads of this collector
     sources: MonitoringSources
     writer: SnapshotWriter | None = None
+    #: the writer of the opportunity ledger (``arbitrage_opportunities``)
+    ledger_writer: TableWriter | None = None
     monitoring: MonitoringServer | None = None
 
     def __init__(self, config: Config, *, dry_run: bool = False, simulate: bool = False) -> None:
@@ -95,12 +100,18 @@ class Collector:
         if self._built:
             self._built = False
             log.info("shutdown_started", summary="Shutting down: stopping feeds, flushing writer")
-            await cancel_all(self._tasks)  # first: nothing may reach the writer after this
-            # Feeds, monitoring and the writer wind down together, inside the 10 s budget.
+            await cancel_all(self._tasks)  # first: no tick may reach the writers after this
+            # what is still open ends here; its closing rows go out with the ledger's flush
+            try:
+                self.analytics.close_open(datetime.now(UTC))
+            except Exception:  # the shutdown must go on
+                log.exception("analytics_close_failed")
+            writers = [w for w in (self.writer, self.ledger_writer) if w is not None]
+            # Feeds, monitoring and the writers wind down together, inside the 10 s budget.
             await asyncio.gather(
                 self.manager.stop(),
                 *([self.monitoring.stop()] if self.monitoring else []),
-                *([self.writer.close(WRITER_CLOSE_TIMEOUT)] if self.writer else []),
+                *(w.close(WRITER_CLOSE_TIMEOUT) for w in writers),
                 return_exceptions=True,
             )
         await run_cleanups(self._cleanups)
@@ -113,7 +124,8 @@ class Collector:
         if self.simulate:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
-            self.writer = await start_database(config, pairs, self._cleanups)
+            writers = await start_database(config, pairs, self._cleanups)
+            self.writer, self.ledger_writer = writers.snapshots, writers.ledger
         self._assemble(pairs, urls)
         self._built = True
 
@@ -129,6 +141,8 @@ class Collector:
             spread_alert_threshold=dc.analytics.spread_alert_threshold,
         )
         self.analytics.subscribe(LogReporter())
+        if self.ledger_writer is not None:
+            self.analytics.subscribe(OpportunityLedger(self.ledger_writer.submit))
         writer = self.writer
         self.scheduler = SnapshotScheduler(
             cache,

@@ -1,9 +1,11 @@
 """Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL,
-the snapshot writer. Each acquisition registers its clean-up."""
+the snapshot and ledger writers. Each acquisition registers its clean-up."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -14,25 +16,35 @@ from data_collector.lifecycle import Cleanup
 from data_collector.pairs import Pair
 
 if TYPE_CHECKING:
-    from db.writer import SnapshotWriter
+    import asyncpg
+
+    from db.writer import SnapshotWriter, TableWriter
 
 log = structlog.get_logger("data_collector.collector")
 
 #: rows kept in memory during an outage when database.buffer_max_rows is 0 (auto)
 AUTO_BUFFER_SECONDS = 15 * 60
 STARTUP_DB_TIMEOUT = 10.0
-#: the writer's share of the shutdown budget (the process must exit within 10 s)
+#: the writers' share of the shutdown budget (the process must exit within 10 s)
 WRITER_CLOSE_TIMEOUT = 5.0
+#: ledger rows held in memory during an outage (a few per opportunity and summary)
+LEDGER_BUFFER_ROWS = 100_000
 
 
 class StartupError(Exception):
     """A start-up step failed in a way the user must fix; the message says how."""
 
 
-async def start_database(
-    config: Config, pairs: list[Pair], cleanups: list[Cleanup]
-) -> SnapshotWriter:
-    """Migrate the database (when it answers) and start the snapshot writer into it."""
+@dataclass(frozen=True)
+class Writers:
+    """The two durable writers of a collector: snapshots and the opportunity ledger."""
+
+    snapshots: SnapshotWriter
+    ledger: TableWriter
+
+
+async def start_database(config: Config, pairs: list[Pair], cleanups: list[Cleanup]) -> Writers:
+    """Migrate the database (when it answers) and start the snapshot and ledger writers."""
     from db.dsn import redact_dsn
     from db.migrations import default_migrations_dir, migration_files
     from db.writer import SnapshotWriter
@@ -57,7 +69,38 @@ async def start_database(
     writer = SnapshotWriter(dsn, spill_dir=config.data_dir / "spill", max_buffer_rows=buffer_rows)
     await writer.start()
     cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once closed
-    return writer
+    ledger = await _start_ledger(config, dsn)
+    cleanups.append(lambda: ledger.close(WRITER_CLOSE_TIMEOUT))
+    return Writers(writer, ledger)
+
+
+async def _start_ledger(config: Config, dsn: str) -> TableWriter:
+    """The ledger's writer; on each connection it first closes what a crashed run left open."""
+    from db.ledger import OPPORTUNITIES, close_orphans
+    from db.writer import TableWriter
+
+    started = datetime.now(UTC)
+    venues = list(config.data_collector.exchanges)
+
+    async def recover(conn: asyncpg.Connection) -> None:
+        closed = await close_orphans(conn, started, venues)
+        if closed:
+            log.warning(
+                "ledger_orphans_closed",
+                rows=closed,
+                summary=f"closed {closed} opportunities an earlier run left open "
+                "(close_reason 'shutdown', at the last tick they were seen)",
+            )
+
+    ledger = TableWriter(
+        dsn,
+        OPPORTUNITIES,
+        spill_dir=config.data_dir / "spill",
+        max_buffer_rows=LEDGER_BUFFER_ROWS,
+        on_connect=recover,
+    )
+    await ledger.start()
+    return ledger
 
 
 async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> tuple[str, str]:
