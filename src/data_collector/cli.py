@@ -1,4 +1,4 @@
-"""Command line: ``python run.py [--config PATH] [--status | --dry-run | --simulate] ...``."""
+"""Command line: ``python run.py [--config PATH] [--status | --report | --dry-run] ...``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import TextIO
 
 import structlog
@@ -21,6 +22,8 @@ from data_collector.config import (
 )
 from data_collector.datadir_lock import DataDirBusy, DataDirLock
 from data_collector.logsetup import FORMATS, LEVELS, configure_logging, point_at_devnull
+from data_collector.report.options import DEFAULT_SINCE, INSTALL_PLOT, report_options
+from data_collector.report.options import FORMATS as REPORT_FORMATS
 
 log = structlog.get_logger("data_collector.cli")
 
@@ -33,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run.py",
         description=(
             "Collect best bid/ask quotes from MEXC and Gate.io over WebSocket, snapshot them "
-            "every second into PostgreSQL and log cross-exchange arbitrage analytics."
+            "every second into PostgreSQL and log cross-exchange arbitrage analytics; "
+            "--report answers from what was stored."
         ),
     )
     parser.add_argument(
@@ -55,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--symbols",
         metavar="LIST",
-        help="comma-separated pairs overriding data_collector.symbols, e.g. BTC/USDT,ETH/USDT",
+        help="comma-separated pairs overriding data_collector.symbols, e.g. BTC/USDT,ETH/USDT "
+        "(with --report: report on these pairs only)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -65,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         "its contents, and the running collector (from the data directory's lock file) with "
         "its health; never connects to the venues. The report goes to stdout, log lines to "
         "stderr",
+    )
+    mode.add_argument(
+        "--report",
+        action="store_true",
+        help="read the database (never the venues) and print, for a window: opportunities per "
+        "pair and venue pair, coverage per venue (seconds stored, gaps over 5 s), quoted "
+        "spreads and cross-venue mid-price differences. The report goes to stdout, log lines "
+        "to stderr",
     )
     mode.add_argument(
         "--dry-run",
@@ -84,8 +97,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="stop by itself after this many seconds, > 0 (default: run until SIGINT/SIGTERM)",
     )
+    _report_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("--report options")
+    group.add_argument(
+        "--since",
+        metavar="WHEN",
+        help=f"start of the window: a duration back from --until (90m, 24h, 7d) or an ISO "
+        f"time (2026-11-23T14:00:00Z; UTC when no zone is given); default {DEFAULT_SINCE}",
+    )
+    group.add_argument(
+        "--until",
+        metavar="WHEN",
+        help="end of the window (excluded): a duration back from now or an ISO time; default now",
+    )
+    group.add_argument(
+        "--detail",
+        action="store_true",
+        help="coverage and gaps per venue and pair as well",
+    )
+    group.add_argument(
+        "--format",
+        choices=REPORT_FORMATS,
+        default="text",
+        help="text: aligned tables (default); json: one document; csv: one section per "
+        "table, each with a header row",
+    )
+    group.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw a PNG: coverage heat map (venue x pair) and opportunity timeline; "
+        f"needs matplotlib: {INSTALL_PLOT}",
+    )
 
 
 #: commands that print a report; the report alone goes to stdout, their log lines to stderr
@@ -98,8 +145,14 @@ async def _status_report(config: Config, args: argparse.Namespace) -> int:
     return await print_status(config, config_path=args.config)
 
 
+async def _opportunity_report(config: Config, args: argparse.Namespace) -> int:
+    from data_collector.report.runner import run_report
+
+    return await run_report(config, args.report_options, symbols_given=args.symbols is not None)
+
+
 #: argparse dest of the flag -> the report it prints (a new report command adds a line here)
-REPORTS: dict[str, ReportRunner] = {"status": _status_report}
+REPORTS: dict[str, ReportRunner] = {"status": _status_report, "report": _opportunity_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config, symbols_override=args.symbols)
         check_duration(args.duration)
+        args.report_options = report_options(args, datetime.now(UTC))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
