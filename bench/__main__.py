@@ -3,6 +3,10 @@
 Full mode writes ``bench/RESULTS.md`` and ``bench/scale.png`` (about 5-6 minutes on 2 cores).
 ``--quick`` runs smaller versions of the same cases in under a minute, prints the tables and
 ends with one summary line; it does not overwrite RESULTS.md or scale.png.
+
+``python -m bench report`` runs case 6 alone (``--report`` over 10 million rows, a few
+minutes, most of them filling the table) and rewrites its section of RESULTS.md, which the
+full run keeps as it is.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import ingest, latency, scale, writer_bench
+from bench import ingest, latency, report_bench, scale, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
@@ -176,7 +180,41 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
         out += [f"- {note}" for note in r.notes] + [""]
     if not plan.quick:
         out += ["![collector CPU and tick lateness](scale.png)", ""]
+        previous = RESULTS.read_text() if RESULTS.exists() else ""
+        out += [section_of(previous, REPORT_SECTION) or REPORT_PLACEHOLDER]
     return "\n".join(out)
+
+
+#: the section ``python -m bench report`` owns in RESULTS.md
+REPORT_SECTION = "report"
+REPORT_PLACEHOLDER = (
+    f"<!-- case:{REPORT_SECTION} -->\n## 6. --report over a big table\n\n"
+    "Not measured yet: run `python -m bench report`.\n"
+    f"<!-- /case:{REPORT_SECTION} -->\n"
+)
+
+
+def section_of(text: str, name: str) -> str:
+    """The marked section ``name`` of RESULTS.md (markers included), or ''."""
+    start, end = f"<!-- case:{name} -->", f"<!-- /case:{name} -->"
+    if start not in text or end not in text:
+        return ""
+    return text[text.index(start) : text.index(end) + len(end)] + "\n"
+
+
+def with_section(text: str, name: str, body: str) -> str:
+    """``text`` with its section ``name`` replaced by ``body`` (appended when absent)."""
+    block = f"<!-- case:{name} -->\n{body.rstrip()}\n<!-- /case:{name} -->\n"
+    old = section_of(text, name)
+    if old:
+        return text.replace(old, block)
+    return text.rstrip() + "\n\n" + block if text.strip() else block
+
+
+def render_case(r: CaseResult) -> str:
+    out = [f"## {r.title}", "", markdown_table(r.headers, r.rows), ""]
+    out += [f"- {note}" if not note.startswith("  ") else note for note in r.notes]
+    return "\n".join(out) + "\n"
 
 
 def summary_line(f: dict[str, float]) -> str:
@@ -198,11 +236,49 @@ def _worst(values: list[float]) -> float:
     return min(values)
 
 
+def run_report_case(quick: bool) -> int:
+    """``python -m bench report``: case 6 alone; its section of RESULTS.md is rewritten."""
+    settings = report_bench.ReportSettings()
+    if quick:
+        settings = report_bench.ReportSettings(pairs=4, hours=1, reps=1, opportunities=50)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="cex-bench-") as tmp:
+        import uvloop
+
+        async def case() -> CaseResult:
+            with writer_bench.database(tmp, log) as dsn:
+                await writer_bench.prepare(dsn)
+                try:
+                    return await report_bench.run_case(settings, dsn, log)
+                finally:
+                    await writer_bench.drop_scratch(dsn)
+
+        result = uvloop.run(case())
+    facts = system_facts()
+    body = render_case(result) + (
+        f"\nMeasured by `python -m bench report` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+        f"({facts['cpu']}, {facts['cores']} cores).\n"
+    )
+    if quick:
+        print(body)
+    else:
+        previous = RESULTS.read_text() if RESULTS.exists() else ""
+        RESULTS.write_text(with_section(previous, REPORT_SECTION, body))
+        log(f"wrote case 6 into {RESULTS.relative_to(BENCH_DIR.parent)}")
+    log(f"done in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "case", nargs="?", choices=("report",), help="run this case alone (see above)"
+    )
     parser.add_argument("--quick", action="store_true", help="small, under a minute")
     args = parser.parse_args()
     configure_logging("warning", "console", stream=sys.stderr)
+    if args.case == "report":
+        return run_report_case(args.quick)
     plan = make_plan(args.quick)
     started = datetime.now(UTC)
     t0 = time.perf_counter()

@@ -53,21 +53,28 @@ async def read_report(dsn: str, query: ReportQuery, *, connect_timeout: float = 
         raise ReportUnavailable(redact_text(f"{type(exc).__name__}: {exc}", dsn)) from exc
 
 
-async def fetch_report(dsn: str, query: ReportQuery, *, connect_timeout: float = 5.0) -> Report:
+#: (statement name, SQL, parameters) of each statement a report ran
+Trace = list[tuple[str, str, list[object]]]
+
+
+async def fetch_report(
+    dsn: str, query: ReportQuery, *, connect_timeout: float = 5.0, trace: Trace | None = None
+) -> Report:
     """Read the report for ``query``. Raises OSError, TimeoutError or asyncpg errors when
-    the database cannot be read."""
+    the database cannot be read. ``trace`` collects the statements run (for EXPLAIN)."""
     conn = await connect(dsn, timeout=connect_timeout, application_name="cex-arb-collector-report")
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-            return await _ReportReader(conn, query).read()
+            return await _ReportReader(conn, query, trace).read()
     finally:
         await conn.close()
 
 
 class _ReportReader:
-    def __init__(self, conn: asyncpg.Connection, query: ReportQuery) -> None:
+    def __init__(self, conn: asyncpg.Connection, query: ReportQuery, trace: Trace | None) -> None:
         self.conn = conn
+        self.trace = trace
         self.q = query
         self.first, self.last, self.window = window_ticks(query)
         self.step = timedelta(seconds=query.step_s)
@@ -82,6 +89,8 @@ class _ReportReader:
         """Build a statement on a fresh scope (its parameters) and run it."""
         scope = self.scope()
         statement = build(scope, *args)
+        if self.trace is not None:
+            self.trace.append((build.__name__, statement, list(scope.args)))
         return await self.conn.fetch(statement, *scope.args)
 
     async def read(self) -> Report:
