@@ -15,11 +15,9 @@ from data_collector.analytics.records import (
     OpenOpportunity,
     OpportunityClosed,
     OpportunityOpened,
-    OpportunityQuote,
     RecordConsumer,
     Summary,
 )
-from data_collector.pairs import Pair
 from db.ledger import LedgerRow
 
 LedgerSink = Callable[[list[LedgerRow]], None]
@@ -33,26 +31,18 @@ def _profit(value: float | None) -> float | None:
 
 
 def ledger_row(
-    pair: Pair,
-    buy_exchange: str,
-    sell_exchange: str,
-    opened_at: datetime,
-    open_net_pct: float,
-    peak: OpportunityQuote,
-    *,
-    ticks: int,
-    last_seen_at: datetime,
-    closed_at: datetime | None = None,
-    close_reason: str | None = None,
+    state: OpenOpportunity, *, closed_at: datetime | None = None, close_reason: str | None = None
 ) -> LedgerRow:
+    """The row of an opportunity as of ``state``; closed when ``closed_at`` is given."""
+    peak = state.peak
     return (
-        pair.base,
-        pair.quote,
-        buy_exchange,
-        sell_exchange,
-        opened_at,
+        state.pair.base,
+        state.pair.quote,
+        state.buy_exchange,
+        state.sell_exchange,
+        state.opened_at,
         closed_at,
-        open_net_pct,
+        state.open_net_pct,
         peak.net_pct,
         peak.gross_pct,
         peak.buy_price,
@@ -60,8 +50,8 @@ def ledger_row(
         peak.size,
         _profit(peak.profit),
         peak.at,
-        last_seen_at,
-        ticks,
+        state.last_seen_at,
+        state.ticks,
         close_reason,
     )
 
@@ -76,50 +66,27 @@ class OpportunityLedger(RecordConsumer):
         r = record
         if r.quote is None:  # only hand-built records lack it
             return
-        row = ledger_row(
-            r.pair,
-            r.buy_exchange,
-            r.sell_exchange,
-            r.opened_at,
-            r.net_pct,
-            r.quote,
-            ticks=1,
-            last_seen_at=r.opened_at,
+        state = OpenOpportunity(
+            r.pair, r.buy_exchange, r.sell_exchange, r.opened_at, r.net_pct, r.quote, 1, r.opened_at
         )
-        self._sink([row])
+        self._sink([ledger_row(state)])
 
     def closed(self, record: OpportunityClosed) -> None:
         r = record
         if r.peak is None or r.open_net_pct is None or r.last_seen_at is None:
             return
-        row = ledger_row(
+        state = OpenOpportunity(
             r.pair,
             r.buy_exchange,
             r.sell_exchange,
             r.opened_at,
             r.open_net_pct,
             r.peak,
-            ticks=r.ticks,
-            last_seen_at=r.last_seen_at,
-            closed_at=r.closed_at,
-            close_reason=r.reason,
+            r.ticks,
+            r.last_seen_at,
         )
-        self._sink([row])
+        self._sink([ledger_row(state, closed_at=r.closed_at, close_reason=r.reason)])
 
     def summary(self, record: Summary) -> None:
-        rows = [_open_row(state) for state in record.open]
-        if rows:
-            self._sink(rows)
-
-
-def _open_row(state: OpenOpportunity) -> LedgerRow:
-    return ledger_row(
-        state.pair,
-        state.buy_exchange,
-        state.sell_exchange,
-        state.opened_at,
-        state.open_net_pct,
-        state.peak,
-        ticks=state.ticks,
-        last_seen_at=state.last_seen_at,
-    )
+        if record.open:
+            self._sink([ledger_row(state) for state in record.open])
