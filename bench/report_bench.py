@@ -74,31 +74,32 @@ class ReportSettings:
 # with the pair's decimals (cheaper than rounding floats to NUMERIC, and exactly what a venue
 # sends); gateio's prices drift a little from mexc's; two outages are left out.
 _FILL = f"""
-WITH p AS (
+WITH p AS MATERIALIZED (  -- once per statement: the pairs, their price level and decimals
     SELECT i, coalesce((string_to_array($4, ' '))[i + 1], 'C' || lpad(i::text, 3, '0')) AS base,
-           power(10, -4 + 9 * ((i * 37) % 60) / 60.0)::float8 AS price,
-           greatest(2, 6 - floor(log(power(10, -4 + 9 * ((i * 37) % 60) / 60.0))))::int AS dec
-    FROM generate_series(0, $3 - 1) AS i
+           price, dec, power(10::float8, dec)::int8 AS sc
+    FROM (SELECT i, power(10::float8, -4 + 9 * ((i * 37) % 60) / 60.0::float8) AS price
+          FROM generate_series(0, $3 - 1) AS i) AS q
+    CROSS JOIN LATERAL (SELECT greatest(2, 6 - floor(log(q.price)))::int AS dec) AS d
 )
 INSERT INTO {TABLE} (exchange, symbol_base, symbol_quote, bid_price, bid_qty, ask_price,
                      ask_qty, "timestamp", exchange_time)
 SELECT v.exchange, p.base, 'USDT',
-       ((k.bid / k.sc)::text || '.' || lpad((k.bid % k.sc)::text, p.dec, '0'))::numeric,
+       ((k.bid / p.sc)::text || '.' || lpad((k.bid % p.sc)::text, p.dec, '0'))::numeric,
        ((k.q1 / 1000)::text || '.' || lpad((k.q1 % 1000)::text, 3, '0'))::numeric,
-       ((k.ask / k.sc)::text || '.' || lpad((k.ask % k.sc)::text, p.dec, '0'))::numeric,
+       ((k.ask / p.sc)::text || '.' || lpad((k.ask % p.sc)::text, p.dec, '0'))::numeric,
        ((k.q2 / 1000)::text || '.' || lpad((k.q2 % 1000)::text, 3, '0'))::numeric,
        ts, ts - interval '37 milliseconds'
 FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 second',
                      interval '1 second') AS ts
 CROSS JOIN p
 CROSS JOIN (VALUES (0, 'mexc'), (1, 'gateio')) AS v(vi, exchange)
+CROSS JOIN LATERAL (SELECT extract(epoch FROM ts)::float8 AS t) AS e
 CROSS JOIN LATERAL (SELECT
-    power(10, p.dec)::int8 AS sc,
-    p.price * power(10, p.dec) * (1 + 0.02 * sin(extract(epoch FROM ts) / (3600 + p.i * 13) + p.i))
-        * (1 + v.vi * 0.0003 * sin(extract(epoch FROM ts) / 600 + p.i)) AS mid,
-    0.0002 * (1 + p.i % 5) * (1 + 0.5 * sin(extract(epoch FROM ts) / 97 + p.i)) AS s) AS m
+    p.price * p.sc * (1 + 0.02 * sin(e.t / (3600 + p.i * 13) + p.i))
+        * (1 + v.vi * 0.0003 * sin(e.t / 600 + p.i)) AS mid,
+    0.0002 * (1 + p.i % 5) * (1 + 0.5 * sin(e.t / 97 + p.i)) AS s) AS m
 CROSS JOIN LATERAL (SELECT
-    m.sc, floor(m.mid * (1 - m.s / 2))::int8 AS bid, ceil(m.mid * (1 + m.s / 2))::int8 AS ask,
+    floor(m.mid * (1 - m.s / 2))::int8 AS bid, ceil(m.mid * (1 + m.s / 2))::int8 AS ask,
     (random() * 1e6)::int8 AS q1, (random() * 1e6)::int8 AS q2) AS k
 WHERE NOT (v.exchange = 'gateio' AND ts >= $5 AND ts < $5 + interval '2 minutes')
   AND NOT (v.exchange = 'mexc' AND p.i = 7 AND ts >= $6 AND ts < $6 + interval '30 seconds')
