@@ -96,6 +96,8 @@ class _VenueFeed:
         self.stats = stats
         self.rejected: dict[str, str] = {}
         self.links: list[_LinkFeed] = []
+        #: why a link of this venue last lost its connection (None: none lost yet)
+        self.last_lost: str | None = None
 
 
 class _LinkFeed:
@@ -272,6 +274,7 @@ class _LinkFeed:
         # Keep the quotes but stop trusting them; apply() makes each live again on its next
         # fresh update over the new connection.
         self._mark_not_live(self._v, self.pair_indexes)
+        self.vf.last_lost = reason
         log.info(
             "quotes_not_live",
             exchange=self.vf.name,
@@ -365,6 +368,11 @@ class FeedManager:
             name: (sum(1 for f in vf.links if f.link is not None and f.link.is_up), len(vf.links))
             for name, vf in self._feeds.items()
         }
+
+    def lost_reason(self, venue: str) -> str | None:
+        """Why a link of ``venue`` last lost its connection; None if none did."""
+        feed = self._feeds.get(venue)
+        return feed.last_lost if feed is not None else None
 
     def subscribed_channels(self) -> int:
         """Channels acknowledged on the transports currently carrying them."""
