@@ -55,7 +55,8 @@ def events(logs: Log, name: str, **match: Any) -> Log:
 def make_config(
     tmp_path: Path, sim: Simulator, pairs: list[Pair], dsn: str, **extra: str
 ) -> Config:
-    """A collector config for the simulator's venues (written to ``tmp_path/config.yaml``)."""
+    """A collector config for the simulator's venues (written to ``tmp_path/config.yaml``);
+    ``alerts`` is the alerts section as a YAML flow mapping."""
     symbols = ", ".join(f'"{p}"' for p in pairs)
     text = f"""
 data_collector:
@@ -71,6 +72,7 @@ exchanges:
   gateio: {{websocket_url: "{sim.urls["gateio"]}", taker_fee: {GATE_FEE}}}
 database: {{dsn: "{dsn}"}}
 monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
+alerts: {extra.get("alerts", "{}")}
 """
     path = tmp_path / "config.yaml"
     path.write_text(text)

@@ -50,9 +50,14 @@ class Receiver:
     def titles(self) -> list[str]:
         return [m["title"] for m in self.messages]
 
+    def got(self, text: str) -> bool:
+        """Whether a message (alone or in a digest) holds ``text`` in its title or body."""
+        return any(text in m["title"] or text in m["message"] for m in self.messages)
+
     async def _post(self, request: web.Request) -> web.Response:
         if self.hang:
             await self._release.wait()
+            return web.Response(status=504)
         self.paths.append(request.path)
         self.messages.append(await request.json())
         return web.Response(text="ok")

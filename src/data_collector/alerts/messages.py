@@ -87,7 +87,7 @@ def _closed(r: OpportunityClosed) -> Alert:
             f"{symbol}: buy {buy}, sell {sell} closed after {took} "
             f"({r.ticks} ticks), peak {r.peak_net_pct:.2f}% net"
         ),
-        line=f"{symbol} closed: buy {buy}, sell {sell} after {took}, "
+        line=f"{symbol}: buy {buy}, sell {sell} closed after {took}, "
         f"peak {r.peak_net_pct:.2f}% net",
         kind="info",
     )

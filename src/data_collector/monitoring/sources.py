@@ -13,12 +13,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from data_collector.cache import VenueStats
 from data_collector.scheduler import TickStats
+
+if TYPE_CHECKING:
+    from data_collector.alerts.service import AlertCounters
 
 
 class WriterCounters(Protocol):
@@ -73,6 +76,8 @@ class CollectorStatus:
     #: None: a dry run, no database
     database: DatabaseStatus | None
     open_opportunities: int
+    #: None: no alert targets configured
+    alerts: AlertCounters | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class MonitoringSources:
     #: the writer's statistics; None in a dry run
     database: Callable[[], WriterCounters | None]
     open_opportunities: Callable[[], int]
+    #: the alerts' counters; None when no target is configured
+    alerts: Callable[[], AlertCounters | None] = lambda: None
     clock_ns: Callable[[], int] = time.time_ns
 
     @property
@@ -113,4 +120,5 @@ class MonitoringSources:
             last_tick_time=ticks.last_tick_time,
             database=None if database is None else DatabaseStatus.of(database),
             open_opportunities=self.open_opportunities(),
+            alerts=self.alerts(),
         )

@@ -1,0 +1,90 @@
+"""Alerts from a running collector (simulator, dry run) to real local HTTP receivers: a
+planted gap opens and closes, a venue goes down and comes back, and targets that hang or
+refuse are counted failed without delaying a single tick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from data_collector import outlets
+from data_collector.alerts.delivery import DeliverySettings
+from data_collector.analytics.formatting import format_price
+from data_collector.cache import Snapshot
+from data_collector.scheduler import TickStats
+from data_collector.simulator import Simulator, pairs_for
+from tests.alerts.helpers import Receiver, refused_url
+from tests.helpers import make_config, running, wait_for_ticks, wait_until
+from tests.monitoring.helpers import get, sample
+
+NO_DB = "postgresql://nobody@127.0.0.1:1/none"  # a dry run never uses it
+
+
+@pytest.mark.timeout(90)
+async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delaying_ticks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = DeliverySettings(send_timeout_s=1.0, attempts=2, backoff_s=0.1, window_s=1.0)
+    monkeypatch.setattr(outlets, "DELIVERY", settings)
+    pairs = pairs_for(3)
+    sol = pairs[2]
+    async with (
+        Simulator(pairs, rate_hz=5) as sim,
+        Receiver() as good,
+        Receiver(hang=True) as hanging,
+    ):
+        targets = f'["{good.url()}", "{hanging.url()}", "{refused_url()}"]'
+        alerts = f"{{targets: {targets}, cooldown_s: 0}}"
+        config = make_config(tmp_path, sim, pairs, NO_DB, alerts=alerts)
+        dc = config.data_collector  # the outage retries every ~0.3 s: no reconnect throttle
+        dc.connection = msgspec.structs.replace(dc.connection, max_reconnects_per_minute=600)
+        async with running(config, dry_run=True) as collector:
+            lateness: list[float] = []
+
+            def note(_snap: Snapshot, stats: TickStats) -> None:
+                lateness.append(stats.last_lateness_s)
+
+            collector.scheduler.add_observer(note)
+            await wait_until(collector.manager.flowing, 15, what="feeds flowing")
+            await wait_for_ticks(collector, 1)
+            missed_before = collector.scheduler.stats.missed
+
+            mexc, gate = sim.venues["mexc"], sim.venues["gateio"]
+            ask = float(mexc.last_sent(sol)["ask"])  # type: ignore[index]
+            bid = f"{ask * 1.08:.6g}"  # 8 % above MEXC's ask: ~7.75 % net of both fees
+            gate.set_quote(sol, bid, "2.5", f"{ask * 1.081:.6g}", "3", hold=True)
+            await wait_until(lambda: good.got("SOL/USDT: buy MEXC"), what="the open")
+            gate.release(sol)
+            await wait_until(
+                lambda: good.got("SOL/USDT: buy MEXC, sell GATEIO closed"), what="the close"
+            )
+
+            await gate.stop()
+            await wait_until(lambda: good.got("GATEIO down"), 15, what="venue_down")
+            await gate.start()
+            await wait_until(lambda: good.got("GATEIO up again"), 20, what="venue_up")
+
+            alerts = collector.alerts
+            assert alerts is not None
+            await wait_until(
+                lambda: all(alerts.counters().failed[t] > 0 for t in ("json-2", "json-3")),
+                10,
+                what="the hanging and the refusing target counted failed",
+            )
+            assert collector.scheduler.stats.missed == missed_before
+            assert max(lateness) < 0.25, lateness  # a blocked loop would be late by >= 1 s
+            assert collector.monitoring is not None
+            _, metrics, _ = await get(f"{collector.monitoring.url}/metrics")
+
+    opened = next(m for m in good.messages if m["title"].startswith("Arbitrage SOL/USDT"))
+    assert opened["message"].startswith("SOL/USDT: buy MEXC ")  # at its ask of that tick
+    assert f"sell GATEIO {format_price(float(bid))}" in opened["message"]
+    assert "size 2.5" in opened["message"]
+    down = next(m for m in good.messages if m["title"] == "GATEIO down")
+    assert "0/1 connections up" in down["message"]
+    assert sample(metrics, "collector_alerts_sent_total", target="json") >= 4
+    assert sample(metrics, "collector_alerts_failed_total", target="json-2") >= 1
+    assert sample(metrics, "collector_alerts_failed_total", target="json-3") >= 1
+    assert sample(metrics, "collector_alerts_dropped_total") == 0
