@@ -67,7 +67,7 @@ class DashboardFeed:
         self._read_status = read_status
         self.viewers: set[Viewer] = set()
         #: the last tick's snapshot and time, and the state built from it (if any)
-        self._tick: tuple[Snapshot, datetime] | None = None
+        self._tick: tuple[Snapshot, datetime, int] | None = None
         self._payload: bytes | None = None
         self._scheduled = False
         #: states built (one per tick while someone watches), for tests and the bench
@@ -77,7 +77,7 @@ class DashboardFeed:
         """A scheduler observer: note the snapshot; build and send after the tick."""
         if stats.last_tick_time is None:
             return
-        self._tick = (snap, stats.last_tick_time)
+        self._tick = (snap, stats.last_tick_time, stats.ticks)
         self._payload = None
         if self.viewers and not self._scheduled:
             self._scheduled = True
@@ -94,9 +94,10 @@ class DashboardFeed:
     def payload(self) -> bytes | None:
         """The current state as JSON, built at most once per tick; None before the first."""
         if self._payload is None and self._tick is not None:
-            snap, tick_time = self._tick
+            snap, tick_time, tick = self._tick
             self.built += 1
-            self._payload = _encode(self.builder.build(snap, tick_time, self._read_status()))
+            state = self.builder.build(snap, tick_time, tick, self._read_status())
+            self._payload = _encode(state)
         return self._payload
 
     def subscribe(self) -> Viewer:

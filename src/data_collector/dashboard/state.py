@@ -40,11 +40,14 @@ class StateBuilder:
         self.stale_after_s = stale_after_s
         self._frames: dict[str, tuple[int, int]] = {}
 
-    def build(self, snap: Snapshot, tick_time: datetime, status: CollectorStatus) -> dict[str, Any]:
+    def build(
+        self, snap: Snapshot, tick_time: datetime, tick: int, status: CollectorStatus
+    ) -> dict[str, Any]:
+        """The state of snapshot number ``tick``, taken at ``tick_time``."""
         now_s = status.now_ns / 1e9
         return {
             "time": tick_time.isoformat(),
-            "tick": status.ticks,
+            "tick": tick,
             "threshold_pct": self.threshold_pct,
             "venues": self._venues(snap, status, now_s),
             "exchanges": list(snap.venues),
