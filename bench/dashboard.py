@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -207,6 +208,7 @@ async def run_case(s: DashboardSettings, tmp: str, log: Callable[[str], None]) -
             "process (their CPU, and any browser's rendering, is not counted).",
             "The state is built once per tick whatever the number of viewers, and the same "
             "bytes are written to each stream.",
+            f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m bench.dashboard`.",
         ],
         figures=figures,
     )
