@@ -9,8 +9,9 @@ from __future__ import annotations
 from data_collector.venues.base import Venue
 from data_collector.venues.gateio import GateIO
 from data_collector.venues.mexc import Mexc
+from data_collector.venues.okx import Okx
 
-VENUES: dict[str, Venue] = {venue.name: venue for venue in (Mexc(), GateIO())}
+VENUES: dict[str, Venue] = {venue.name: venue for venue in (Mexc(), GateIO(), Okx())}
 
 
 def get_venue(name: str) -> Venue:
