@@ -200,7 +200,75 @@ def mexc_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
     return wrapper.SerializeToString(), QuoteUpdate(symbol, *bid, *ask, time_ms, sequence)
 
 
+# --- Bybit -----------------------------------------------------------------------------------
+
+bybit_levels = st.lists(
+    st.lists(st.sampled_from(["16493.50", "0", "0.000", "x", ""]) | json_values, max_size=3),
+    max_size=3,
+)
+bybit_book = keyed(
+    {
+        "s": st.sampled_from(["BTCUSDT", "", "FOOUSDT"]),
+        "b": bybit_levels,
+        "a": bybit_levels,
+        "u": st.sampled_from([1, 0, 18521288]) | INT64,
+        "seq": INT64,
+    }
+)
+bybit_frames = keyed(
+    {
+        "topic": st.sampled_from(["orderbook.1.BTCUSDT", "orderbook.50.BTCUSDT", "x", ""]),
+        "type": st.sampled_from(["snapshot", "delta", ""]),
+        "ts": INT64,
+        "cts": INT64,
+        "data": bybit_book,
+        "op": st.sampled_from(["subscribe", "unsubscribe", "ping", "pong", ""]),
+        "success": st.booleans(),
+        "req_id": st.sampled_from(["1", "2", "999"]) | st.integers(0, 3),
+        "ret_msg": st.sampled_from(
+            [
+                "subscribe",
+                "pong",
+                "Invalid symbol :[orderbook.1.FOOUSDT]",
+                "error:handler not found,topic:orderbook.1.FOOUSDT",
+                "error:already subscribed,topic:orderbook.1.BTCUSDT",
+                "args size >10",
+            ]
+        )
+        | st.text(max_size=40),
+    }
+)
+
+
+def bybit_shaped_check(frame: bytes, result: ParseResult) -> None:
+    # Only a book frame can be malformed: any other JSON object is classified.
+    if json.loads(frame).get("type") not in ("snapshot", "delta"):
+        assert not isinstance(result, Malformed), result
+    if isinstance(result, SubscribeResult):
+        assert all(isinstance(s, str) for s in result.accepted + result.rejected)
+
+
+@st.composite
+def bybit_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
+    symbol = draw(st.from_regex(r"[A-Z0-9]{2,12}", fullmatch=True))
+    bid, ask = (
+        draw(st.none() | st.tuples(prices, prices)),
+        draw(st.none() | st.tuples(prices, prices)),
+    )
+    ts, u = draw(INT64), draw(INT64)
+    data = {"s": symbol, "b": [list(bid)] if bid else [], "a": [list(ask)] if ask else [], "u": u}
+    frame = {"topic": f"orderbook.1.{symbol}", "ts": ts, "type": "snapshot", "data": data}
+    no_side = (None, None)
+    expected = QuoteUpdate(symbol, *(bid or no_side), *(ask or no_side), ts, u, u == 1)
+    return json.dumps(frame).encode(), expected
+
+
 FUZZ: dict[str, Fuzz] = {
+    "bybit": Fuzz(
+        shaped=bybit_frames.map(lambda f: json.dumps(f, ensure_ascii=False).encode()),
+        quotes=bybit_quotes(),
+        shaped_check=bybit_shaped_check,
+    ),
     "gateio": Fuzz(
         shaped=gate_frames.map(lambda f: json.dumps(f).encode()),
         quotes=gate_quotes(),
