@@ -5,25 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from picows import WSMsgType
 
 from data_collector.pairs import Pair
 from data_collector.simulator import Simulator, VenueServer, pairs_for
 from data_collector.simulator.personalities.bybit import BybitPersonality
 from data_collector.venues.base import Malformed, Pong, QuoteUpdate, SubscribeResult, VenueError
 from data_collector.venues.bybit import Bybit
-from tests.conftest import wait_until
-from tests.simulator.clients import BTC, ETH, SOL, Client, connect, drain
-
-UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-Match = Callable[[WSMsgType, bytes], bool]
+from tests.helpers import wait_until
+from tests.simulator.clients import (
+    BTC,
+    ETH,
+    SOL,
+    Client,
+    bybit_subscribe,
+    bybit_symbol,
+    connect,
+    drain,
+    is_bybit_book,
+    is_bybit_reply,
+    is_bybit_snapshot,
+    send_text,
+    without_conn_id,
+)
 
 
 @pytest_asyncio.fixture(loop_scope="function")
@@ -50,66 +59,10 @@ def personality_of(sim: Simulator) -> BybitPersonality:
     return personality
 
 
-def symbol(pair: Pair) -> str:
-    return f"{pair.base}{pair.quote}"
-
-
-def send_text(client: Client, text: str) -> None:
-    client.transport.send(WSMsgType.TEXT, text.encode())
-
-
-def subscribe(client: Client, *symbols: str, req_id: str = "1") -> None:
-    args = [f"orderbook.1.{s}" for s in symbols]
-    client.send_json({"req_id": req_id, "op": "subscribe", "args": args})
-
-
-def json_object(msg_type: WSMsgType, payload: bytes) -> dict[str, Any]:
-    """The frame as a JSON object ({} when it is none: garbage, a binary frame)."""
-    try:
-        message = json.loads(payload) if msg_type == WSMsgType.TEXT else None
-    except ValueError:
-        message = None
-    return message if isinstance(message, dict) else {}
-
-
-def is_snapshot_for(venue_symbol: str) -> Match:
-    def match(msg_type: WSMsgType, payload: bytes) -> bool:
-        return json_object(msg_type, payload).get("topic") == f"orderbook.1.{venue_symbol}"
-
-    return match
-
-
-def is_book(pair: Pair, bid: str) -> Match:
-    """A snapshot of ``pair`` whose best bid is ``bid``."""
-
-    def match(msg_type: WSMsgType, payload: bytes) -> bool:
-        if not is_snapshot_for(symbol(pair))(msg_type, payload):
-            return False
-        bids = json_object(msg_type, payload)["data"]["b"]
-        return bool(bids) and bids[0][0] == bid
-
-    return match
-
-
-def is_reply(op: str) -> Match:
-    def match(msg_type: WSMsgType, payload: bytes) -> bool:
-        message = json_object(msg_type, payload)
-        return "topic" not in message and message.get("op") == op
-
-    return match
-
-
-def without_conn_id(payload: bytes) -> bytes:
-    """The reply with its (random) conn_id replaced by ``"..."``, as the docs print it."""
-    replaced, count = re.subn(rf'"conn_id":"{UUID_RE}"'.encode(), b'"conn_id":"..."', payload)
-    assert count == 1, payload
-    return replaced
-
-
 async def subscribed_client(sim: Simulator, *pairs: Pair) -> Client:
     client = await connect(sim.urls["bybit"])
-    subscribe(client, *(symbol(p) for p in pairs))
-    await client.until(is_reply("subscribe"))
+    bybit_subscribe(client, *(bybit_symbol(p) for p in pairs))
+    await client.until(is_bybit_reply("subscribe"))
     return client
 
 
@@ -126,7 +79,7 @@ async def test_documented_subscribe_ack_and_snapshot(bybit_sim: Simulator) -> No
         '{"req_id":"1","op":"subscribe","args":["orderbook.1.BTCUSDT","orderbook.1.ETHUSDT"]}'
     ]
     send_text(client, request[0])
-    _, ack = await client.until(is_reply("subscribe"))
+    _, ack = await client.until(is_bybit_reply("subscribe"))
     assert without_conn_id(ack) == (
         b'{"success":true,"ret_msg":"subscribe","conn_id":"...","req_id":"1","op":"subscribe"}'
     )
@@ -134,7 +87,7 @@ async def test_documented_subscribe_ack_and_snapshot(bybit_sim: Simulator) -> No
     assert venue.sessions[0].subscriptions == {"BTCUSDT", "ETHUSDT"}
 
     venue.set_quote(BTC, "16493.50", "0.006", "16611.00", "0.029")
-    _, payload = await client.until(is_snapshot_for("BTCUSDT"))
+    _, payload = await client.until(is_bybit_snapshot("BTCUSDT"))
     frame = json.loads(payload)
     assert list(frame) == ["topic", "ts", "type", "data", "cts"]
     assert list(frame["data"]) == ["s", "b", "a", "u", "seq"]
@@ -160,7 +113,7 @@ async def test_documented_ping_and_pong(bybit_sim: Simulator) -> None:
     ping = parser.ping_message(time.time())
     assert ping == '{"req_id":"1","op":"ping"}'
     send_text(client, ping)
-    _, pong = await client.until(is_reply("ping"))
+    _, pong = await client.until(is_bybit_reply("ping"))
     assert without_conn_id(pong) == b'{"success":true,"ret_msg":"pong","conn_id":"...","op":"ping"}'
     assert parser.parse(pong) == Pong()
 
@@ -168,13 +121,13 @@ async def test_documented_ping_and_pong(bybit_sim: Simulator) -> None:
 async def test_one_connection_keeps_its_conn_id(bybit_sim: Simulator) -> None:
     client = await subscribed_client(bybit_sim, BTC)
     client.send_json({"req_id": "7", "op": "ping"})
-    _, pong = await client.until(is_reply("ping"))
-    subscribe(client, "ETHUSDT", req_id="8")
-    _, ack = await client.until(is_reply("subscribe"))
+    _, pong = await client.until(is_bybit_reply("ping"))
+    bybit_subscribe(client, "ETHUSDT", req_id="8")
+    _, ack = await client.until(is_bybit_reply("subscribe"))
     assert json.loads(pong)["conn_id"] == json.loads(ack)["conn_id"]
     other = await subscribed_client(bybit_sim, SOL)
     other.send_json({"op": "ping"})
-    _, other_pong = await other.until(is_reply("ping"))
+    _, other_pong = await other.until(is_bybit_reply("ping"))
     assert json.loads(other_pong)["conn_id"] != json.loads(pong)["conn_id"]
 
 
@@ -183,7 +136,7 @@ async def test_one_sided_book(bybit_sim: Simulator) -> None:
     venue.pause()  # the only snapshot is the one set below
     client = await subscribed_client(bybit_sim, ETH)
     venue.set_quote(ETH, None, None, "1812.5", "3")
-    _, payload = await client.until(is_snapshot_for("ETHUSDT"))
+    _, payload = await client.until(is_bybit_snapshot("ETHUSDT"))
     data = json.loads(payload)["data"]
     assert (data["b"], data["a"]) == ([], [["1812.5", "3"]])
     result = Bybit().parse(payload)
@@ -197,9 +150,9 @@ async def test_one_sided_book(bybit_sim: Simulator) -> None:
 async def test_more_than_ten_args_are_refused_whole(bybit_sim: Simulator) -> None:
     venue, parser = venue_of(bybit_sim), Bybit()
     client = await connect(bybit_sim.urls["bybit"])
-    symbols = [symbol(p) for p in pairs_for(11)]
-    subscribe(client, *symbols, req_id="5")
-    _, reply = await client.until(is_reply("subscribe"))
+    symbols = [bybit_symbol(p) for p in pairs_for(11)]
+    bybit_subscribe(client, *symbols, req_id="5")
+    _, reply = await client.until(is_bybit_reply("subscribe"))
     assert without_conn_id(reply) == (
         b'{"success":false,"ret_msg":"args size >10","conn_id":"...","req_id":"5","op":"subscribe"}'
     )
@@ -235,7 +188,7 @@ async def test_a_bad_arg_refuses_the_whole_request(
 ) -> None:
     client = await connect(bybit_sim.urls["bybit"])
     client.send_json({"req_id": "3", "op": "subscribe", "args": args})
-    _, reply = await client.until(is_reply("subscribe"))
+    _, reply = await client.until(is_bybit_reply("subscribe"))
     expected = {"success": False, "ret_msg": ret_msg, "req_id": "3", "op": "subscribe"}
     assert {k: v for k, v in json.loads(reply).items() if k != "conn_id"} == expected
     assert venue_of(bybit_sim).subscription_count == 0
@@ -249,27 +202,27 @@ async def test_refusals_in_both_forms_reach_the_parser_as_rejections(
     client = await connect(bybit_sim.urls["bybit"])
     for message in parser.subscribe_messages(["BTCUSDT", "SOLUSDT", "ETHUSDT"], time.time()):
         send_text(client, message)
-    _, reply = await client.until(is_reply("subscribe"))
+    _, reply = await client.until(is_bybit_reply("subscribe"))
     assert parser.parse(reply) == SubscribeResult(
         accepted=[], rejected=["SOLUSDT"], reason="Invalid symbol :[orderbook.1.SOLUSDT]"
     )
     # the manager asks again for the rest: one request without the rejected symbol
     for message in parser.subscribe_messages(["BTCUSDT", "ETHUSDT"], time.time()):
         send_text(client, message)
-    _, reply = await client.until(is_reply("subscribe"))
+    _, reply = await client.until(is_bybit_reply("subscribe"))
     assert parser.parse(reply) == SubscribeResult(accepted=["BTCUSDT", "ETHUSDT"], rejected=[])
     assert venue.sessions[0].subscriptions == {"BTCUSDT", "ETHUSDT"}
 
     client.send_json({"req_id": "x", "op": "subscribe", "args": ["orderbook.50.XRPUSDT"]})
-    _, reply = await client.until(is_reply("subscribe"))
+    _, reply = await client.until(is_bybit_reply("subscribe"))
     assert isinstance(parser.parse(reply), VenueError)  # not our topic: no symbol of ours
 
 
 async def test_a_topic_held_already_refuses_the_request(bybit_sim: Simulator) -> None:
     venue = venue_of(bybit_sim)
     client = await subscribed_client(bybit_sim, BTC)
-    subscribe(client, "ETHUSDT", "BTCUSDT", req_id="2")
-    _, reply = await client.until(is_reply("subscribe"))
+    bybit_subscribe(client, "ETHUSDT", "BTCUSDT", req_id="2")
+    _, reply = await client.until(is_bybit_reply("subscribe"))
     assert json.loads(reply)["ret_msg"] == "error:already subscribed,topic:orderbook.1.BTCUSDT"
     assert Bybit().parse(reply) == SubscribeResult(
         accepted=["BTCUSDT"], rejected=[], reason=json.loads(reply)["ret_msg"]
@@ -281,15 +234,15 @@ async def test_a_topic_held_already_refuses_the_request(bybit_sim: Simulator) ->
 async def test_the_args_of_a_connection_are_capped_in_characters(bybit_sim: Simulator) -> None:
     venue = venue_of(bybit_sim)
     client = await subscribed_client(bybit_sim, BTC, ETH)  # 2 x 19 characters
-    subscribe(client, "SOLUSDT", "XRPUSDT", req_id="2")  # 38 more: over 60
-    _, reply = await client.until(is_reply("subscribe"))
+    bybit_subscribe(client, "SOLUSDT", "XRPUSDT", req_id="2")  # 38 more: over 60
+    _, reply = await client.until(is_bybit_reply("subscribe"))
     assert json.loads(reply)["ret_msg"] == "args length >60"
     assert venue.sessions[0].subscriptions == {"BTCUSDT", "ETHUSDT"}
     client.send_json({"req_id": "3", "op": "unsubscribe", "args": ["orderbook.1.ETHUSDT"]})
-    _, reply = await client.until(is_reply("unsubscribe"))
+    _, reply = await client.until(is_bybit_reply("unsubscribe"))
     assert json.loads(reply)["success"] is True
-    subscribe(client, "SOLUSDT", req_id="4")  # 19 + 19 <= 60 again
-    _, reply = await client.until(is_reply("subscribe"))
+    bybit_subscribe(client, "SOLUSDT", req_id="4")  # 19 + 19 <= 60 again
+    _, reply = await client.until(is_bybit_reply("subscribe"))
     assert json.loads(reply)["success"] is True
     assert venue.sessions[0].subscriptions == {"BTCUSDT", "SOLUSDT"}
 
@@ -321,7 +274,7 @@ async def test_odd_requests_are_answered_and_the_connection_stays(
         assert {k: message[k] for k in reply} == reply
     assert isinstance(Bybit().parse(payload), VenueError)
     client.send_json({"op": "ping"})
-    await client.until(is_reply("ping"))
+    await client.until(is_bybit_reply("ping"))
 
 
 # --- repeats and restarts ----------------------------------------------------------------------
@@ -332,10 +285,10 @@ async def test_an_unchanged_book_is_repeated_with_the_same_u(bybit_sim: Simulato
     venue, parser = venue_of(bybit_sim), Bybit()
     client = await subscribed_client(bybit_sim, BTC)
     venue.set_quote(BTC, "100.5", "1", "100.6", "2")  # held: the walk leaves it alone
-    _, first = await client.until(is_book(BTC, "100.5"))
+    _, first = await client.until(is_bybit_book(BTC, "100.5"))
     quotes = [parser.parse(first)]
     for _ in range(2):
-        _, payload = await client.until(is_snapshot_for("BTCUSDT"), timeout=2)
+        _, payload = await client.until(is_bybit_snapshot("BTCUSDT"), timeout=2)
         quotes.append(parser.parse(payload))
     assert all(isinstance(q, QuoteUpdate) for q in quotes)
     sequences = {q.sequence for q in quotes if isinstance(q, QuoteUpdate)}
@@ -346,7 +299,7 @@ async def test_an_unchanged_book_is_repeated_with_the_same_u(bybit_sim: Simulato
     assert times[0] < times[1] < times[2]  # a repeat is stamped when it is sent
     # a change ends the repeats of the old book: the next u is higher
     venue.set_quote(BTC, "100.4", "1", "100.6", "2")
-    _, payload = await client.until(is_snapshot_for("BTCUSDT"))
+    _, payload = await client.until(is_bybit_snapshot("BTCUSDT"))
     changed = parser.parse(payload)
     assert isinstance(changed, QuoteUpdate) and changed.sequence > sequences.pop()
     assert changed.bid_price == "100.4"
@@ -357,20 +310,20 @@ async def test_repeats_pause_during_a_stall(bybit_sim: Simulator) -> None:
     venue = venue_of(bybit_sim)
     client = await subscribed_client(bybit_sim, BTC)
     venue.set_quote(BTC, "100.5", "1", "100.6", "2")
-    await client.until(is_book(BTC, "100.5"))
+    await client.until(is_bybit_book(BTC, "100.5"))
     venue.stall(0.6)
     stalled_at = time.monotonic()
     await drain(venue, client)
     with pytest.raises(TimeoutError):
         await client.next(timeout=max(0.05, 0.5 - (time.monotonic() - stalled_at)))
-    await client.until(is_snapshot_for("BTCUSDT"), timeout=2)
+    await client.until(is_bybit_snapshot("BTCUSDT"), timeout=2)
 
 
 async def test_a_service_restart_starts_u_at_one(bybit_sim: Simulator) -> None:
     venue, parser = venue_of(bybit_sim), Bybit()
     personality = personality_of(bybit_sim)
     client = await subscribed_client(bybit_sim, BTC, ETH)
-    _, payload = await client.until(is_snapshot_for("BTCUSDT"))
+    _, payload = await client.until(is_bybit_snapshot("BTCUSDT"))
     before = parser.parse(payload)
     assert isinstance(before, QuoteUpdate) and before.sequence > 1_000_000
 
@@ -379,11 +332,11 @@ async def test_a_service_restart_starts_u_at_one(bybit_sim: Simulator) -> None:
     personality.restart_sequences()
     venue.resume()
     for pair in (BTC, ETH):
-        _, payload = await client.until(is_snapshot_for(symbol(pair)))
+        _, payload = await client.until(is_bybit_snapshot(bybit_symbol(pair)))
         restarted = parser.parse(payload)
         assert isinstance(restarted, QuoteUpdate)
         assert (restarted.sequence, restarted.sequence_restart) == (1, True)
-    _, payload = await client.until(is_snapshot_for("BTCUSDT"))
+    _, payload = await client.until(is_bybit_snapshot("BTCUSDT"))
     after = parser.parse(payload)
     assert isinstance(after, QuoteUpdate)
     assert 1 < after.sequence < 1_000 and not after.sequence_restart
@@ -396,9 +349,11 @@ async def test_a_restart_of_a_held_book_repeats_it_with_u_one(bybit_sim: Simulat
     venue, parser = venue_of(bybit_sim), Bybit()
     client = await subscribed_client(bybit_sim, BTC)
     venue.set_quote(BTC, "100.5", "1", "100.6", "2")
-    await client.until(is_book(BTC, "100.5"))
+    await client.until(is_bybit_book(BTC, "100.5"))
     personality_of(bybit_sim).restart_sequences()
-    _, payload = await client.until(lambda t, p: is_book(BTC, "100.5")(t, p) and b'"u":1,' in p)
+    _, payload = await client.until(
+        lambda t, p: is_bybit_book(BTC, "100.5")(t, p) and b'"u":1,' in p
+    )
     repeat = parser.parse(payload)
     assert isinstance(repeat, QuoteUpdate) and repeat.sequence_restart
     assert (repeat.bid_price, repeat.ask_price) == ("100.5", "100.6")
@@ -412,12 +367,12 @@ async def test_idle_connection_is_cut_and_pings_keep_it(bybit_sim: Simulator) ->
     venue = venue_of(bybit_sim)
     venue.pause()  # no data: only ping-pong can keep a connection
     kept, idle = await connect(bybit_sim.urls["bybit"]), await connect(bybit_sim.urls["bybit"])
-    subscribe(kept, "BTCUSDT")
-    subscribe(idle, "BTCUSDT")
+    bybit_subscribe(kept, "BTCUSDT")
+    bybit_subscribe(idle, "BTCUSDT")
     deadline = time.monotonic() + 1.2
     while time.monotonic() < deadline:
         kept.send_json({"req_id": "p", "op": "ping"})
-        await kept.until(is_reply("ping"))
+        await kept.until(is_bybit_reply("ping"))
         await asyncio.sleep(0.1)
     assert idle.disconnected.is_set() and idle.close_reason == "idle"
     assert not kept.disconnected.is_set()
@@ -442,13 +397,13 @@ async def test_garbage_frames_are_malformed_for_the_parser(bybit_sim: Simulator)
 async def test_out_of_order_push_carries_a_lower_u(bybit_sim: Simulator) -> None:
     venue, parser = venue_of(bybit_sim), Bybit()
     client = await subscribed_client(bybit_sim, BTC)
-    _, payload = await client.until(is_snapshot_for("BTCUSDT"))
+    _, payload = await client.until(is_bybit_snapshot("BTCUSDT"))
     venue.pause()
     await drain(venue, client)
     last = personality_of(bybit_sim).sent_sequence("BTCUSDT")
     assert last is not None
     venue.send_out_of_order(BTC)
-    _, payload = await client.until(is_snapshot_for("BTCUSDT"))
+    _, payload = await client.until(is_bybit_snapshot("BTCUSDT"))
     stale = parser.parse(payload)
     assert isinstance(stale, QuoteUpdate) and stale.sequence < last
 
@@ -456,20 +411,20 @@ async def test_out_of_order_push_carries_a_lower_u(bybit_sim: Simulator) -> None
 async def test_disconnect_all_then_resubscribe(bybit_sim: Simulator) -> None:
     venue = venue_of(bybit_sim)
     client = await subscribed_client(bybit_sim, BTC)
-    await client.until(is_snapshot_for("BTCUSDT"))
+    await client.until(is_bybit_snapshot("BTCUSDT"))
     venue.disconnect_all()
     await asyncio.wait_for(client.disconnected.wait(), 3)
     assert client.close_frames == 0
     await wait_until(lambda: venue.sessions == [], what="sessions gone")
     again = await subscribed_client(bybit_sim, BTC)
-    await again.until(is_snapshot_for("BTCUSDT"))
+    await again.until(is_bybit_snapshot("BTCUSDT"))
 
 
 async def test_the_parser_decodes_every_push(bybit_sim: Simulator) -> None:
     parser = Bybit()
     pairs = pairs_for(12)
     client = await connect(bybit_sim.urls["bybit"])
-    for message in parser.subscribe_messages([symbol(p) for p in pairs], time.time()):
+    for message in parser.subscribe_messages([bybit_symbol(p) for p in pairs], time.time()):
         send_text(client, message)
     results = []
     while len(results) < 60:
@@ -478,8 +433,8 @@ async def test_the_parser_decodes_every_push(bybit_sim: Simulator) -> None:
     acks = [r for r in results if isinstance(r, SubscribeResult)]
     quotes = [r for r in results if isinstance(r, QuoteUpdate)]
     assert len(acks) == 2 and len(acks) + len(quotes) == len(results)
-    assert sorted(s for a in acks for s in a.accepted) == sorted(symbol(p) for p in pairs)
-    assert {q.symbol for q in quotes} <= {symbol(p) for p in pairs}
+    assert sorted(s for a in acks for s in a.accepted) == sorted(bybit_symbol(p) for p in pairs)
+    assert {q.symbol for q in quotes} <= {bybit_symbol(p) for p in pairs}
     for q in quotes:
         assert q.bid_price and q.ask_price and float(q.bid_price) < float(q.ask_price)
         assert q.sequence > 0 and q.exchange_time_ms > 0 and not q.sequence_restart

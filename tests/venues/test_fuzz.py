@@ -125,13 +125,20 @@ gate_frames = keyed(
 )
 
 
-def gate_shaped_check(frame: bytes, result: ParseResult) -> None:
-    # Only a book-ticker update can be malformed: any other JSON object is classified.
-    msg = json.loads(frame)
-    if (msg.get("channel"), msg.get("event")) != ("spot.book_ticker", "update"):
+def check_classified(quote_frame: bool, result: ParseResult) -> None:
+    """Only a quote frame can be malformed: any other JSON object is classified. A subscribe
+    result names its symbols as strings."""
+    if not quote_frame:
         assert not isinstance(result, Malformed), result
     if isinstance(result, SubscribeResult):
         assert all(isinstance(s, str) for s in result.accepted + result.rejected)
+
+
+def gate_shaped_check(frame: bytes, result: ParseResult) -> None:
+    msg = json.loads(frame)
+    check_classified(
+        (msg.get("channel"), msg.get("event")) == ("spot.book_ticker", "update"), result
+    )
 
 
 @st.composite
@@ -241,11 +248,7 @@ bybit_frames = keyed(
 
 
 def bybit_shaped_check(frame: bytes, result: ParseResult) -> None:
-    # Only a book frame can be malformed: any other JSON object is classified.
-    if json.loads(frame).get("type") not in ("snapshot", "delta"):
-        assert not isinstance(result, Malformed), result
-    if isinstance(result, SubscribeResult):
-        assert all(isinstance(s, str) for s in result.accepted + result.rejected)
+    check_classified(json.loads(frame).get("type") in ("snapshot", "delta"), result)
 
 
 @st.composite
