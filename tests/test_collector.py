@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from structlog.testing import capture_logs
@@ -375,3 +376,112 @@ async def test_missing_migrations_stop_start_up_with_a_clear_line(
     assert proc.returncode == 1
     [failed] = [e for e in events if e["event"] == "startup_failed"]
     assert "nowhere" in failed["error"] and "CEX_MIGRATIONS_DIR" in failed["error"]
+
+
+# ------------------------------------------------- the database path: durable or refusing to run
+
+
+async def _run_process(config_path: Path, *args: str, timeout: float = 40) -> tuple[int, list]:
+    proc = await _start_process(config_path, *args)
+    out, _err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+async def _health(port: int) -> tuple[int, dict]:
+    url = f"http://127.0.0.1:{port}/health"
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return resp.status, await resp.json()
+
+
+@pytest.mark.timeout(60)
+async def test_a_data_dir_that_cannot_hold_spill_files_stops_start_up(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    pg_proxy.refuse()  # the database is unreachable: everything would have to be spilled
+    pairs = pairs_for(1)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
+        (tmp_path / "data").write_text("")  # data_dir's place is taken by a regular file
+        code, events = await _run_process(tmp_path / "config.yaml")
+    assert code == 1
+    [failed] = [e for e in events if e["event"] == "startup_failed"]
+    assert failed["error"].startswith(f"spill directory {tmp_path / 'data' / 'spill'}")
+    assert "data_collector.data_dir" in failed["error"]
+    assert not any(e["event"] == "collector_stopped" for e in events)
+
+
+@pytest.mark.timeout(60)
+async def test_a_run_that_lost_rows_exits_one_and_says_how_many_and_why(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    pg_proxy.refuse()
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
+        proc = await _start_process(tmp_path / "config.yaml")
+        try:
+            events = await _read_until(proc, "writer_started", 20)
+            spill_dir = Path(events[-1]["spill_dir"])
+            while not any(e["event"] == "snapshot" and e["rows"] for e in events):
+                events += await _read_until(proc, "snapshot", 20)
+            spill_dir.rmdir()
+            spill_dir.write_text("")  # the disk under the spill directory is gone
+            proc.send_signal(signal.SIGTERM)
+            out, _err = await asyncio.wait_for(proc.communicate(), 15)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+    events += [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert proc.returncode == 1
+    [stopped] = [e for e in events if e["event"] == "collector_stopped"]
+    lost = sum(e["rows"] for e in events if e["event"] == "writer_dropped")
+    assert stopped["level"] == "error" and stopped["rows_lost"] == lost > 0
+    assert stopped["summary"].startswith(f"Collector stopped: {lost} rows were lost ({lost} ")
+    assert f"spilling to {spill_dir} failed" in stopped["summary"]
+    assert "cleanly" not in json.dumps(events)
+
+
+@pytest.mark.timeout(90)
+async def test_a_frozen_database_shows_as_stalled_then_shutdown_says_the_outcome_once(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    with socket.socket() as probe:  # a free port for the collector's monitoring endpoint
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        dsn = pg_proxy.dsn(pg_database.name)
+        make_config(tmp_path, sim, pairs, dsn, monitoring_port=str(port))
+        proc = await _start_process(tmp_path / "config.yaml")
+        try:
+            await _read_until(proc, "monitoring_started", 20)
+
+            async def written() -> bool:
+                status, body = await _health(port)
+                return status == 200 and body["database"]["rows_written"] > 0
+
+            await wait_until(written, 20, what="rows written, venues flowing")
+            pg_proxy.blackhole()  # accepts connections, never answers
+
+            async def stalled() -> bool:
+                return (await _health(port))[1]["database"]["state"] == "stalled"
+
+            await wait_until(stalled, 15, what="database stalled in /health")
+            status, body = await _health(port)
+            proc.send_signal(signal.SIGTERM)
+            out, _err = await asyncio.wait_for(proc.communicate(), 15)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+    assert status == 200 and body["status"] == "degraded", body
+    error = body["database"]["last_error"]
+    assert body["degraded"] == [f"database stalled: {error}"]
+    assert error.startswith("connecting to postgresql://")
+    assert error.endswith("has not finished after 3.0 s")
+    events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert proc.returncode == 0  # spilled, not lost
+    shutdown = events[next(i for i, e in enumerate(events) if e["event"] == "shutdown_started") :]
+    loud = [e["event"] for e in shutdown if e["level"] in ("warning", "error")]
+    assert loud == ["writer_closed"], loud
+    assert shutdown[-1]["event"] == "collector_stopped" and shutdown[-1]["rows_lost"] == 0

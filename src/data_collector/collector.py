@@ -1,7 +1,7 @@
 """The orchestrator: config -> database and migrations -> feeds -> scheduler, writer, analytics.
 
 SIGINT/SIGTERM (from the very start) stop the feeds, flush the writer (or spill what cannot be
-written), close the database and return exit code 0.
+written), close the database and return exit code 0, or 1 if the writer had to drop rows.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ STARTUP_DB_TIMEOUT = 10.0
 #: the writer's share of the shutdown budget (the process must exit within 10 s)
 WRITER_CLOSE_TIMEOUT = 5.0
 EXIT_STARTUP_FAILED = 1
+EXIT_ROWS_LOST = 1
 
 Cleanup = Callable[[], Awaitable[None]]
 
@@ -91,6 +92,7 @@ async def run_async(
     loop = asyncio.get_running_loop()
     _signal_handlers(loop, stop, install=True)
     cleanups: list[Cleanup] = []
+    collector: Collector | None = None
     try:
         collector = await _until_stopped(_start(config, dry_run, simulate, cleanups), stop)
         if collector is None:
@@ -106,8 +108,22 @@ async def run_async(
     finally:
         await _cleanup(cleanups)
         _signal_handlers(loop, stop, install=False)  # a second signal during the flush is fine
-    log.info("collector_stopped", summary="Collector stopped cleanly")
-    return 0
+    return _stopped(collector.writer if collector is not None else None)
+
+
+def _stopped(writer: SnapshotWriter | None) -> int:
+    """The last line, and the exit code: a run that lost rows did not stop cleanly."""
+    stats = writer.stats if writer is not None else None
+    if stats is None or not stats.rows_dropped:
+        log.info("collector_stopped", rows_lost=0, summary="Collector stopped cleanly")
+        return 0
+    why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
+    log.error(
+        "collector_stopped",
+        rows_lost=stats.rows_dropped,
+        summary=f"Collector stopped: {stats.rows_dropped} rows were lost ({why})",
+    )
+    return EXIT_ROWS_LOST
 
 
 async def _until_stopped(work: Awaitable[Collector], stop: asyncio.Event) -> Collector | None:
@@ -291,7 +307,6 @@ async def _start_database(
 ) -> tuple[SnapshotWriter, str]:
     from db.dsn import redact_dsn
     from db.migrations import default_migrations_dir, migration_files
-    from db.writer import SnapshotWriter
 
     try:
         migration_files()
@@ -306,14 +321,36 @@ async def _start_database(
     else:
         dsn, label = await _start_embedded(config, cleanups)
     await _migrate(dsn, label)
-    rows_per_tick = len(pairs) * len(config.data_collector.exchanges)
-    buffer_rows = config.database.buffer_max_rows or max(
-        rows_per_tick * int(AUTO_BUFFER_SECONDS / config.data_collector.snapshot_interval), 10_000
-    )
-    writer = SnapshotWriter(dsn, spill_dir=config.data_dir / "spill", max_buffer_rows=buffer_rows)
-    await writer.start()
+    writer = await _start_writer(config, pairs, dsn)
     cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once _run closed it
     return writer, label
+
+
+async def _start_writer(config: Config, pairs: list[Pair], dsn: str) -> SnapshotWriter:
+    """The snapshot writer. A spill directory that cannot be written stops the start-up: an
+    outage would lose rows."""
+    from db.spill import SpillDirectoryError
+    from db.writer import SnapshotWriter
+
+    interval = config.data_collector.snapshot_interval
+    rows_per_tick = len(pairs) * len(config.data_collector.exchanges)
+    buffer_rows = config.database.buffer_max_rows or max(
+        rows_per_tick * int(AUTO_BUFFER_SECONDS / interval), 10_000
+    )
+    writer = SnapshotWriter(
+        dsn,
+        spill_dir=config.data_dir / "spill",
+        max_buffer_rows=buffer_rows,
+        stall_after=3 * interval,
+    )
+    try:
+        await writer.start()
+    except SpillDirectoryError as exc:
+        raise StartupError(
+            f"{exc}: rows could not be kept during a database outage; set "
+            "data_collector.data_dir to a writable directory"
+        ) from None
+    return writer
 
 
 async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> tuple[str, str]:

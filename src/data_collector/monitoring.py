@@ -154,7 +154,9 @@ def _per_venue_counter(name: str, doc: str, stats: dict[str, Any], attr: str) ->
 
 
 def health(collector: Collector, now_ns: int | None = None) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body): 200 when every venue flows and the last snapshot is recent."""
+    """(HTTP status, body): 200 when every venue flows and the last snapshot is recent
+    (status "ok", or "degraded" with the reasons in ``degraded`` when the database is down
+    or stalled); 503 otherwise."""
     now_ns = now_ns or time.time_ns()
     c = collector
     reasons: list[str] = []
@@ -178,13 +180,21 @@ def health(collector: Collector, now_ns: int | None = None) -> tuple[int, dict[s
     if tick_age is None or tick_age > HEALTH_SNAPSHOT_INTERVALS * interval:
         shown = "none yet" if tick_age is None else f"{tick_age:.1f}s ago"
         reasons.append(f"last snapshot {shown}")
+    database = _database_state(c)
+    # nothing is lost while the writer buffers: degraded, not unhealthy
+    degraded = (
+        [f"database {database['state']}: {database['last_error']}"]
+        if database["state"] in ("down", "stalled")
+        else []
+    )
     body: dict[str, Any] = {
-        "status": "ok" if not reasons else "unhealthy",
+        "status": "unhealthy" if reasons else "degraded" if degraded else "ok",
         "reasons": reasons,
+        "degraded": degraded,
         "venues": venues,
         "last_snapshot": None if last_tick is None else last_tick.isoformat(),
         "last_snapshot_age_s": None if tick_age is None else round(tick_age, 3),
-        "database": _database_state(c),
+        "database": database,
         "open_opportunities": c.analytics.open_opportunities,
     }
     return (200 if not reasons else 503), body
@@ -195,7 +205,7 @@ def _database_state(c: Collector) -> dict[str, Any]:
         return {"state": "disabled (dry run)", "backlog_rows": 0}
     s = c.writer.stats
     return {
-        "state": "up" if s.db_up else "down",
+        "state": s.state,
         "backlog_rows": s.backlog_rows,
         "rows_written": s.rows_written,
         "rows_spilled": s.rows_spilled,
