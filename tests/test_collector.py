@@ -485,3 +485,62 @@ async def test_a_frozen_database_shows_as_stalled_then_shutdown_says_the_outcome
     loud = [e["event"] for e in shutdown if e["level"] in ("warning", "error")]
     assert loud == ["writer_closed"], loud
     assert shutdown[-1]["event"] == "collector_stopped" and shutdown[-1]["rows_lost"] == 0
+
+
+@pytest.mark.timeout(120)
+async def test_spilled_rows_are_only_loaded_into_the_database_they_were_meant_for(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    """Run 1 spills for database A (down); run 2 writes to database B and leaves A's files
+    alone; --status lists them; run 3, against A again, loads them there."""
+    other = f"{pg_database.name}_b"
+    await _admin_execute(pg_database.server.admin_dsn, f'CREATE DATABASE "{other}"')
+    db_a, db_b = pg_proxy.dsn(pg_database.name), pg_database.server.dsn(other)
+    config = tmp_path / "config.yaml"
+    count = "SELECT count(*) FROM book_ticker_snapshots"
+    pairs = pairs_for(2)
+    try:
+        async with Simulator(pairs, rate_hz=4) as sim:
+            pg_proxy.refuse()
+            make_config(tmp_path, sim, pairs, db_a)
+            code, run1 = await _run_process(config, "--duration", "3")
+            spilled = sum(e["rows"] for e in run1 if e["event"] == "snapshot")
+            [closed] = [e for e in run1 if e["event"] == "writer_closed"]
+            assert code == 0 and closed["rows_spilled"] == spilled > 0
+
+            make_config(tmp_path, sim, pairs, db_b)
+            code, run2 = await _run_process(config, "--duration", "2")
+            assert code == 0
+            written = sum(e["rows"] for e in run2 if e["event"] == "snapshot")
+            assert (await fetch(db_b, count))[0][0] == written
+            [kept] = [e for e in run2 if e["event"] == "spill_files_other_database"]
+            assert kept["directory"] == closed["spill_dir"] and "Sup3r" not in kept["target"]
+            assert not any(e["event"] == "writer_spill_loaded" for e in run2)
+
+            proc = await _start_process(config, "--status")
+            out, _err = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0
+            assert f"another database ({kept['target']}), book_ticker_snapshots: " in out.decode()
+            assert f"rows in {closed['spill_dir']}; kept, not loaded" in out.decode()
+
+            pg_proxy.resume()
+            make_config(tmp_path, sim, pairs, db_a)
+            code, run3 = await _run_process(config, "--duration", "2")
+        assert code == 0
+        loaded = sum(e["rows"] for e in run3 if e["event"] == "writer_spill_loaded")
+        written = sum(e["rows"] for e in run3 if e["event"] == "snapshot")
+        assert loaded == spilled
+        assert (await fetch(pg_database.dsn, count))[0][0] == spilled + written
+        assert not list(Path(closed["spill_dir"]).glob("*.csv"))
+    finally:
+        await _admin_execute(
+            pg_database.server.admin_dsn, f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)'
+        )
+
+
+async def _admin_execute(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()

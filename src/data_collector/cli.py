@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="print the effective configuration (secrets redacted), the database in use and "
-        "its contents, and a running collector's health; never connects to the venues",
+        "its contents, the spill files waiting, and a running collector's health; never "
+        "connects to the venues",
     )
     mode.add_argument(
         "--dry-run",

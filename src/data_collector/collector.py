@@ -28,6 +28,7 @@ from data_collector.venues import get_venue
 
 if TYPE_CHECKING:
     from data_collector.simulator import Simulator
+    from db.spill_targets import SpillTarget
     from db.writer import SnapshotWriter
 
 log = structlog.get_logger("data_collector.collector")
@@ -307,6 +308,7 @@ async def _start_database(
 ) -> tuple[SnapshotWriter, str]:
     from db.dsn import redact_dsn
     from db.migrations import default_migrations_dir, migration_files
+    from db.spill_targets import target_of_dsn, target_of_embedded
 
     try:
         migration_files()
@@ -317,19 +319,24 @@ async def _start_database(
         ) from None
     dsn = config.database_dsn()
     if dsn is not None:
-        label = redact_dsn(dsn)
+        label, target = redact_dsn(dsn), target_of_dsn(dsn)
     else:
         dsn, label = await _start_embedded(config, cleanups)
+        target = target_of_embedded(config.embedded_pgdata)
     await _migrate(dsn, label)
-    writer = await _start_writer(config, pairs, dsn)
+    writer = await _start_writer(config, pairs, dsn, target)
     cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once _run closed it
     return writer, label
 
 
-async def _start_writer(config: Config, pairs: list[Pair], dsn: str) -> SnapshotWriter:
-    """The snapshot writer. A spill directory that cannot be written stops the start-up: an
-    outage would lose rows."""
+async def _start_writer(
+    config: Config, pairs: list[Pair], dsn: str, target: SpillTarget
+) -> SnapshotWriter:
+    """The snapshot writer, spilling into ``target``'s own directory (see db.spill_targets).
+    A spill directory that cannot be written stops the start-up: an outage would lose rows."""
     from db.spill import SpillDirectoryError
+    from db.spill_targets import prepare_target, table_spill_dir
+    from db.tables import SNAPSHOTS
     from db.writer import SnapshotWriter
 
     interval = config.data_collector.snapshot_interval
@@ -337,13 +344,15 @@ async def _start_writer(config: Config, pairs: list[Pair], dsn: str) -> Snapshot
     buffer_rows = config.database.buffer_max_rows or max(
         rows_per_tick * int(AUTO_BUFFER_SECONDS / interval), 10_000
     )
+    root = config.data_dir / "spill"
     writer = SnapshotWriter(
         dsn,
-        spill_dir=config.data_dir / "spill",
+        spill_dir=table_spill_dir(root, target, SNAPSHOTS.name),
         max_buffer_rows=buffer_rows,
         stall_after=3 * interval,
     )
     try:
+        await asyncio.to_thread(prepare_target, root, target)
         await writer.start()
     except SpillDirectoryError as exc:
         raise StartupError(
