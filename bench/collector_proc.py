@@ -1,12 +1,11 @@
-"""The whole collector (``data_collector.collector.run_async``) as a bench child process.
+"""The whole collector (``data_collector.collector.Collector``) as a bench child process.
 
     python -m bench.collector_proc --mexc-url ws://... --gate-url ws://... --pairs 2000 \
         --dsn postgresql://... --data-dir /tmp/x --log-file /tmp/x/collector.log
 
 Feeds, scheduler, writer (into PostgreSQL) and analytics run exactly as in production, on
-uvloop, logging JSON lines at info level to ``--log-file``. The bench only adds an
-``after_tick`` observer that notes each tick's lateness, duration, rows and this process's
-CPU time.
+uvloop, logging JSON lines at info level to ``--log-file``. The bench only adds a scheduler
+observer that notes each tick's lateness, duration, rows and this process's CPU time.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 
 from bench.proto import cpu_seconds, emit, peak_rss_mb, serve
 from data_collector.cache import Snapshot
-from data_collector.collector import Collector, run_async
+from data_collector.collector import Collector
 from data_collector.config import (
     Config,
     DatabaseConfig,
@@ -63,7 +62,7 @@ def rss_mb() -> float:
 
 
 class Probe:
-    """Per-tick samples, taken by an ``after_tick`` observer of the scheduler."""
+    """Per-tick samples, taken by an observer of the scheduler."""
 
     def __init__(self) -> None:
         self.ticks: list[dict[str, float]] = []
@@ -88,28 +87,27 @@ class Probe:
 
 class CollectorProc:
     def __init__(self, config: Config) -> None:
-        self.config = config
-        self.started = asyncio.Event()
-        self.out: list[Collector] = []
+        self.collector = Collector(config)
         self.probe = Probe()
-        self.task: asyncio.Task[int] | None = None
+        self.closed = False
         self.mark: dict[str, Any] = {}
 
-    @property
-    def collector(self) -> Collector:
-        return self.out[0]
-
     async def start(self) -> None:
-        self.task = asyncio.create_task(
-            run_async(self.config, started=self.started, collector_out=self.out)
-        )
-        waiter = asyncio.create_task(self.started.wait())
-        done, _ = await asyncio.wait({self.task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if self.task in done:  # failed during start-up: surface its error
-            waiter.cancel()
-            await self.task
-            raise RuntimeError("collector exited during start-up")
-        self.collector.scheduler.after_tick.append(self.probe)
+        try:
+            started = await self.collector.start()
+        except BaseException:  # surface the start-up error after releasing what it took
+            await self.close()
+            raise
+        if not started:
+            await self.close()
+            raise RuntimeError("collector stopped during start-up")
+        self.collector.scheduler.add_observer(self.probe)
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.collector.stop()
+            await asyncio.wait_for(self.collector.close(), 60)
 
     def _counters(self) -> dict[str, Any]:
         c = self.collector
@@ -155,10 +153,8 @@ class CollectorProc:
                 "peak_rss_mb": peak_rss_mb(),
             }
         if cmd == "stop":
-            self.collector.stop_event.set()
-            assert self.task is not None
-            code = await asyncio.wait_for(self.task, 60)
-            return {"exit_code": code, "end": self._counters()}
+            await self.close()
+            return {"end": self._counters()}
         raise ValueError(f"unknown command {cmd!r}")
 
 
@@ -169,9 +165,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         await serve(proc.handle)
     finally:
-        if proc.task is not None and not proc.task.done():
-            proc.collector.stop_event.set()
-            await asyncio.wait_for(proc.task, 60)
+        await proc.close()
 
 
 if __name__ == "__main__":

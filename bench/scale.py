@@ -1,7 +1,7 @@
 """Cases 4 and 5: tick accuracy under load, and the whole collector at scale.
 
 One simulator process serves both venues; one collector process (``bench.collector_proc``,
-the production ``run_async`` with PostgreSQL) subscribes every pair on both. Load: MEXC's
+the production ``Collector`` with PostgreSQL) subscribes every pair on both. Load: MEXC's
 random walk at ``mexc_rate`` updates/s per pair (the aggregated channel allows at most 10), Gate
 at ``gate_base`` updates/s per pair with bursts of ``gate_burst`` for ``burst_len`` s every
 ``burst_period`` s. After start-up and a warm-up, the collector's CPU, peak RSS, ticks and
@@ -247,7 +247,7 @@ def tables(
         rows=tick_rows,
         notes=[
             "Lateness: wall-clock time at which the scheduler started the capture minus the "
-            "second boundary it belongs to (TickStats.last_lateness_s, read by an after_tick "
+            "second boundary it belongs to (TickStats.last_lateness_s, read by a scheduler "
             "observer). Capture: snapshot + rows + hand-off to the writer + analytics hook.",
             f"p50/p99/max over the ticks of each run; the target is checked against the median "
             f"over the {runs} run(s).",
@@ -316,7 +316,7 @@ def tables(
             f"{runs} run(s) of {s.duration_s:g} s after start-up (all {2 * s.pairs:,} channels "
             f"subscribed and quoted) and {s.warmup_s:g} s of warm-up; each run starts a fresh "
             "simulator and collector.",
-            "The collector is the production run_async (feeds, 1 s scheduler, SnapshotWriter, "
+            "The collector is the production Collector (feeds, 1 s scheduler, SnapshotWriter, "
             "analytics every 10 s, JSON logs at info level to a file) on uvloop. CPU = process "
             "user+system time over the span; peak RSS = ru_maxrss of the process since start.",
             "CPU per second and tick lateness over time (the median-CPU run): bench/scale.png."

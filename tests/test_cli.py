@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import re
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(REPO / "run.py"), *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def write_config(tmp_path: Path, body: str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(body)
-    return path
+from tests.cli_process import (
+    free_port,
+    get_health,
+    reaped,
+    run_cli,
+    start_cli,
+    stop,
+    write_config,
+)
+from tests.conftest import wait_until
 
 
 def test_help_lists_every_flag(tmp_path: Path) -> None:
@@ -101,3 +90,75 @@ def test_dry_run_never_touches_the_database(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
     snapshots = [e for e in events if e["event"] == "snapshot"]
     assert max(e["rows"] for e in snapshots) == 4  # 2 pairs x 2 venues, captured all the same
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("--duration", "-5"), "--duration: -5 is not allowed"),
+        (("--duration", "0"), "--duration: 0 is not allowed"),
+        (("--duration", "nan"), "--duration: nan is not allowed"),
+        (("--symbols", "BTC/USDT,,ETH/USDT"), "--symbols: 'BTC/USDT,,ETH/USDT' has an empty entry"),
+    ],
+)
+def test_mistaken_flags_exit_2_with_one_line(
+    tmp_path: Path, args: tuple[str, ...], shown: str
+) -> None:
+    cfg = write_config(tmp_path, "monitoring: {enabled: false}\n")
+    result = run_cli("--config", str(cfg), "--dry-run", "--simulate", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"config error: {shown}"), line
+    assert result.stdout == ""
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory outside pytest's tmp tree: as root, pgserver opens the embedded data
+    directory's parents to its own user, and another pytest run on the machine closes
+    /tmp/pytest-of-root again (see conftest.pg_server)."""
+    path = Path(tempfile.mkdtemp(prefix="cex-arb-test-cli-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.timeout(150)
+async def test_one_collector_per_data_dir_from_any_working_directory(shared_dir: Path) -> None:
+    port = free_port()
+    config = write_config(
+        shared_dir / "etc",
+        "data_collector:\n  symbols: [BTC/USDT, ETH/USDT]\n  data_dir: ./data\n"
+        f"monitoring: {{host: 127.0.0.1, port: {port}}}\n",
+    )
+    data_dir = shared_dir / "etc" / "data"  # next to the config file, wherever we run from
+    elsewhere = shared_dir / "elsewhere"
+    elsewhere.mkdir()
+    with open(shared_dir / "first.log", "wb") as log:
+        args = ("--config", str(config), "--simulate")
+        with reaped(start_cli(*args, cwd=shared_dir, stdout=log, stderr=log)) as first:
+            await wait_until(
+                lambda: (get_health(port) or {}).get("last_snapshot"),
+                60,
+                interval=0.2,
+                what="the first collector's first snapshot",
+            )
+            # the same config from another directory: the same data directory, refused
+            second = run_cli(*args, cwd=elsewhere, timeout=30)
+            status = run_cli("--config", str(config), "--status", cwd=elsewhere, timeout=30)
+            assert stop(first) == 0
+    assert not (elsewhere / "data").exists()
+    assert (data_dir / "postgres" / "PG_VERSION").exists()
+
+    assert second.returncode == 1, second.stdout + second.stderr
+    [line] = (second.stdout + second.stderr).splitlines()
+    assert f"data directory {data_dir} is in use by another collector (pid {first.pid}" in line
+    assert "running since 20" in line and f"monitoring http://127.0.0.1:{port}" in line
+
+    # --status: the report alone on stdout (the embedded server's log lines on stderr), the
+    # running collector named from the lock file and its /health recognised as ours
+    assert status.returncode == 0, status.stderr
+    out = status.stdout
+    assert f"holds {data_dir}: pid {first.pid}, running since 20" in out
+    assert re.search(rf"http://127.0.0.1:{port}/health: HTTP (200, ok|503, unhealthy)", out)
+    assert "embedded PostgreSQL running" not in out and "released" not in out
+    assert "embedded PostgreSQL running" in status.stderr

@@ -10,82 +10,25 @@ import signal
 import socket
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-import aiohttp
-import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from data_collector.collector import Collector, run_async
-from data_collector.config import Config, load_config
-from data_collector.pairs import Pair
 from data_collector.simulator import Simulator, pairs_for
-from tests.conftest import PgDatabase, PgProxy, wait_until
-
-REPO = Path(__file__).resolve().parents[1]
-MEXC_FEE, GATE_FEE = 0.0005, 0.002
-
-
-def make_config(
-    tmp_path: Path, sim: Simulator, pairs: list[Pair], dsn: str, **extra: str
-) -> Config:
-    symbols = ", ".join(f'"{p}"' for p in pairs)
-    text = f"""
-data_collector:
-  snapshot_interval: 1
-  analytics_interval: {extra.get("analytics_interval", 10)}
-  exchanges: ["mexc", "gateio"]
-  symbols: [{symbols}]
-  data_dir: "{tmp_path / "data"}"
-  connection: {{silence_timeout: 5, pong_timeout: 3, reconnect_initial_delay: 0.1,
-               reconnect_max_delay: 0.5}}
-exchanges:
-  mexc: {{websocket_url: "{sim.urls["mexc"]}", taker_fee: {MEXC_FEE}}}
-  gateio: {{websocket_url: "{sim.urls["gateio"]}", taker_fee: {GATE_FEE}}}
-database: {{dsn: "{dsn}"}}
-monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
-"""
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
-    return load_config(path, env={})
-
-
-@asynccontextmanager
-async def running(config: Config, *, dry_run: bool = False) -> AsyncIterator[Collector]:
-    """Run the collector in this event loop; stop it (SIGTERM path) on exit."""
-    started = asyncio.Event()
-    out: list[Collector] = []
-    task = asyncio.create_task(
-        run_async(config, dry_run=dry_run, started=started, collector_out=out)
-    )
-    waiter = asyncio.create_task(started.wait())
-    done, _ = await asyncio.wait({task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()  # raise the start-up error
-    assert waiter in done, "collector did not start"
-    collector = out[0]
-    try:
-        yield collector
-    finally:
-        collector.stop_event.set()
-        assert await asyncio.wait_for(task, 15) == 0
-
-
-async def wait_for_ticks(collector: Collector, n: int, timeout: float = 15) -> None:
-    target = collector.scheduler.stats.ticks + n
-    await wait_until(lambda: collector.scheduler.stats.ticks >= target, timeout, what=f"{n} ticks")
-
-
-async def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
+from tests.cli_process import get_health
+from tests.helpers import (
+    GATE_FEE,
+    MEXC_FEE,
+    REPO,
+    fetch,
+    make_config,
+    running,
+    wait_for_ticks,
+    wait_until,
+)
+from tests.pg import PgDatabase, PgProxy, admin
 
 
 class TickLog:
@@ -113,7 +56,7 @@ async def test_every_pair_on_every_tick_aligned_and_exact(
         config = make_config(tmp_path, sim, pairs, pg_database.dsn)
         ticks = TickLog()
         async with running(config) as collector:
-            collector.scheduler.sinks.append(ticks)
+            collector.scheduler.add_sink(ticks)
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             assert collector.manager.connections()["mexc"] == (2, 2)  # 35 pairs > 30 per link
             await wait_until(
@@ -198,7 +141,7 @@ async def test_quotes_of_a_dropped_connection_are_not_stored_until_refreshed(
         config = make_config(tmp_path, sim, pairs, pg_database.dsn)
         ticks = TickLog()
         async with running(config) as collector:
-            collector.scheduler.sinks.append(ticks)
+            collector.scheduler.add_sink(ticks)
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             await wait_for_ticks(collector, 1)
             gate = sim.venues["gateio"]
@@ -232,7 +175,7 @@ async def test_database_down_for_ten_seconds_loses_no_tick(
         config = make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
         ticks = TickLog()
         async with running(config) as collector:
-            collector.scheduler.sinks.append(ticks)
+            collector.scheduler.add_sink(ticks)
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             await wait_for_ticks(collector, 2)
             pg_proxy.refuse()
@@ -388,12 +331,6 @@ async def _run_process(config_path: Path, *args: str, timeout: float = 40) -> tu
     return proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-async def _health(port: int) -> tuple[int, dict]:
-    url = f"http://127.0.0.1:{port}/health"
-    async with aiohttp.ClientSession() as session, session.get(url) as resp:
-        return resp.status, await resp.json()
-
-
 @pytest.mark.timeout(60)
 async def test_a_data_dir_that_cannot_hold_spill_files_stops_start_up(
     tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
@@ -402,7 +339,8 @@ async def test_a_data_dir_that_cannot_hold_spill_files_stops_start_up(
     pairs = pairs_for(1)
     async with Simulator(pairs, rate_hz=4) as sim:
         make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
-        (tmp_path / "data").write_text("")  # data_dir's place is taken by a regular file
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "spill").write_text("")  # the spill directory's place is taken
         code, events = await _run_process(tmp_path / "config.yaml")
     assert code == 1
     [failed] = [e for e in events if e["event"] == "startup_failed"]
@@ -457,24 +395,27 @@ async def test_a_frozen_database_shows_as_stalled_then_shutdown_says_the_outcome
         try:
             await _read_until(proc, "monitoring_started", 20)
 
+            async def health() -> dict:
+                return await asyncio.to_thread(get_health, port) or {}
+
             async def written() -> bool:
-                status, body = await _health(port)
-                return status == 200 and body["database"]["rows_written"] > 0
+                body = await health()
+                return body.get("status") == "ok" and body["database"]["rows_written"] > 0
 
             await wait_until(written, 20, what="rows written, venues flowing")
             pg_proxy.blackhole()  # accepts connections, never answers
 
             async def stalled() -> bool:
-                return (await _health(port))[1]["database"]["state"] == "stalled"
+                return (await health())["database"]["state"] == "stalled"
 
             await wait_until(stalled, 15, what="database stalled in /health")
-            status, body = await _health(port)
+            body = await health()
             proc.send_signal(signal.SIGTERM)
             out, _err = await asyncio.wait_for(proc.communicate(), 15)
         finally:
             if proc.returncode is None:
                 proc.kill()
-    assert status == 200 and body["status"] == "degraded", body
+    assert body["status"] == "degraded" and body["reasons"] == [], body  # HTTP 200
     error = body["database"]["last_error"]
     assert body["degraded"] == [f"database stalled: {error}"]
     assert error.startswith("connecting to postgresql://")
@@ -494,7 +435,7 @@ async def test_spilled_rows_are_only_loaded_into_the_database_they_were_meant_fo
     """Run 1 spills for database A (down); run 2 writes to database B and leaves A's files
     alone; --status lists them; run 3, against A again, loads them there."""
     other = f"{pg_database.name}_b"
-    await _admin_execute(pg_database.server.admin_dsn, f'CREATE DATABASE "{other}"')
+    await admin(pg_database.server.admin_dsn, f'CREATE DATABASE "{other}"')
     db_a, db_b = pg_proxy.dsn(pg_database.name), pg_database.server.dsn(other)
     config = tmp_path / "config.yaml"
     count = "SELECT count(*) FROM book_ticker_snapshots"
@@ -533,14 +474,4 @@ async def test_spilled_rows_are_only_loaded_into_the_database_they_were_meant_fo
         assert (await fetch(pg_database.dsn, count))[0][0] == spilled + written
         assert not list(Path(closed["spill_dir"]).glob("*.csv"))
     finally:
-        await _admin_execute(
-            pg_database.server.admin_dsn, f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)'
-        )
-
-
-async def _admin_execute(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+        await admin(pg_database.server.admin_dsn, f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')

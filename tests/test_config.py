@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from data_collector.config import ConfigError, load_config
+from data_collector.config import ConfigError, config_warnings, load_config
 from data_collector.pairs import Pair, parse_pair
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,6 +37,7 @@ def test_shipped_config_has_the_documented_defaults() -> None:
     assert config.database.dsn == ""
     assert config.database.host == ""
     assert config.monitoring.port == 9108
+    assert config.data_collector.data_dir == str(REPO / "data")  # next to the file
 
 
 def test_env_substitution_with_and_without_defaults() -> None:
@@ -64,12 +65,12 @@ def test_unset_variable_without_default_names_key_and_variable(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("text", "key", "hint"),
     [
-        ("data_collector: {snapshot_interval: 0}", "data_collector.snapshot_interval", "> 0"),
-        ("data_collector: {analytics_interval: -5}", "data_collector.analytics_interval", "> 0"),
+        ("data_collector: {snapshot_interval: 0}", "data_collector.snapshot_interval", "1 to"),
+        ("data_collector: {analytics_interval: -5}", "data_collector.analytics_interval", "-5"),
         (
             "data_collector: {analytics: {arbitrage_threshold: -0.1}}",
             "data_collector.analytics.arbitrage_threshold",
-            "0 or greater",
+            "[0, 1)",
         ),
         ("data_collector: {snapshot_interval: fast}", "data_collector.snapshot_interval", "fast"),
         ("data_collector: {exchanges: [mexc, kraken]}", "data_collector.exchanges[1]", "kraken"),
@@ -95,7 +96,7 @@ def test_bad_values_name_the_key_the_value_and_the_rule(
         load_config(write(tmp_path, text), env={})
     message = str(err.value)
     assert message.startswith(key), message
-    assert hint.replace("> 0", "greater than 0") in message
+    assert hint in message
     assert "\n" not in message
 
 
@@ -169,3 +170,131 @@ def test_malformed_dsn_is_a_config_error_without_the_password(
         load_config(write(tmp_path, f'database: {{dsn: "{dsn}"}}'), env={})
     assert str(err.value).startswith("database.dsn:") and hint in str(err.value)
     assert "pw" not in str(err.value)
+
+
+def _yaml_for(key: str, value: str) -> str:
+    """``a.b.c`` = value as a YAML flow mapping: ``a: {b: {c: value}}``."""
+    text = value
+    for part in reversed(key.split(".")):
+        text = f"{{{part}: {text}}}"
+    return text[1:-1]
+
+
+def _numeric_keys() -> list[str]:
+    """Every int/float setting of the schema, found from the Structs themselves (not from the
+    checks' table), so a new numeric key without a range fails here."""
+    import msgspec
+
+    from data_collector.config_schema import Config, ExchangeConfig
+
+    def walk(struct: type, prefix: str) -> list[str]:
+        keys = []
+        for field in msgspec.structs.fields(struct):
+            key = f"{prefix}{field.encode_name}"
+            kind = field.type
+            if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+                keys += walk(kind, f"{key}.")
+            elif {float, int} & set(getattr(kind, "__args__", (kind,))):
+                keys.append(key)
+        return keys
+
+    return walk(Config, "") + walk(ExchangeConfig, "exchanges.mexc.")
+
+
+NUMERIC_KEYS = _numeric_keys()
+
+
+def test_the_schema_has_the_numeric_keys_this_file_expects() -> None:
+    assert "data_collector.snapshot_interval" in NUMERIC_KEYS
+    assert "data_collector.connection.max_lifetime_override" in NUMERIC_KEYS
+    assert "exchanges.mexc.taker_fee" in NUMERIC_KEYS
+    assert "monitoring.port" in NUMERIC_KEYS
+    assert len(NUMERIC_KEYS) >= 17
+
+
+@pytest.mark.parametrize("key", NUMERIC_KEYS)
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1000000000000"])
+def test_every_numeric_setting_is_finite_and_bounded(tmp_path: Path, key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, _yaml_for(key, value)), env={})
+    message = str(err.value)
+    assert message.startswith(f"{key}: "), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "shown", "allowed"),
+    [
+        ("data_collector: {snapshot_interval: .inf}", "snapshot_interval", "inf", "whole number"),
+        ("data_collector: {snapshot_interval: 0.001}", "snapshot_interval", "0.001", "1 to 3600"),
+        ("data_collector: {snapshot_interval: 0.7}", "snapshot_interval", "0.7", "whole number"),
+        ("data_collector: {analytics: {arbitrage_threshold: 5}}", "arbitrage", "5", "0.05 = 5 %"),
+        ("data_collector: {analytics: {spread_alert_threshold: 10}}", "spread", "10", "[0, 1)"),
+        ("data_collector: {analytics_interval: 0.5}", "analytics_interval", "0.5", "at least"),
+        (
+            "data_collector: {snapshot_interval: 10, analytics_interval: 5}",
+            "analytics_interval",
+            "5",
+            "snapshot_interval (10)",
+        ),
+        ("data_collector: {connection: {pong_timeout: 86400}}", "pong_timeout", "86400", "600"),
+        ("data_collector: {connection: {reconnect_max_delay: 1e300}}", "max_delay", "1e+300", ""),
+        ("database: {buffer_max_rows: -1}", "database.buffer_max_rows", "-1", "0 = 15 minutes"),
+        ("monitoring: {port: 70000}", "monitoring.port", "70000", "0 picks a free port"),
+        ("exchanges: {gateio: {taker_fee: .nan}}", "exchanges.gateio.taker_fee", "nan", "0.2 %"),
+        ('data_collector: {data_dir: ""}', "data_collector.data_dir", "empty", "./data"),
+    ],
+)
+def test_values_that_are_almost_surely_mistakes_are_refused(
+    tmp_path: Path, text: str, key: str, shown: str, allowed: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env={})
+    message = str(err.value)
+    first = message.split(":", 1)[0]
+    assert key in first and f": {shown}" in message and allowed in message, message
+
+
+@pytest.mark.parametrize("symbols", ["BTC/USDT,,ETH/USDT", "BTC/USDT,", ",BTC/USDT", " , "])
+def test_an_empty_entry_in_the_symbols_override_is_refused(symbols: str) -> None:
+    with pytest.raises(ConfigError, match=r"^--symbols: .*empty entry"):
+        load_config(REPO / "config.yaml", env={}, symbols_override=symbols)
+
+
+def test_allowed_but_doubtful_values_give_warnings(tmp_path: Path) -> None:
+    assert list(config_warnings(load_config(REPO / "config.yaml", env={}))) == []
+    config = load_config(
+        write(
+            tmp_path,
+            "data_collector: {analytics: {arbitrage_threshold: 0.6}, "
+            "connection: {silence_timeout: 10}}",
+        ),
+        env={},
+    )
+    warnings = dict(config_warnings(config))
+    assert "60%" in warnings["data_collector.analytics.arbitrage_threshold"]
+    assert "mexc's 15 s ping" in warnings["data_collector.connection.silence_timeout"]
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_dir = tmp_path / "etc" / "collector"
+    config_dir.mkdir(parents=True)
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    cases = {
+        'data_collector: {data_dir: "./data"}': config_dir / "data",
+        'data_collector: {data_dir: "../shared/data"}': tmp_path / "etc" / "shared" / "data",
+        "data_collector: {enabled: true}": config_dir / "data",  # the default ./data too
+        f'data_collector: {{data_dir: "{tmp_path / "abs"}"}}': tmp_path / "abs",
+        'data_collector: {data_dir: "~/cex-data"}': Path.home() / "cex-data",
+    }
+    for text, expected in cases.items():
+        (config_dir / "config.yaml").write_text(text)
+        # the config named by a relative path from yet another directory
+        relative = Path("..") / ".." / "etc" / "collector" / "config.yaml"
+        config = load_config(relative, env={})
+        assert config.data_dir == expected, text
+        assert config.embedded_pgdata == expected / "postgres"

@@ -26,7 +26,7 @@ from data_collector.simulator import Simulator
 from data_collector.venues.base import QuoteUpdate
 from data_collector.venues.gateio import GateIO
 from data_collector.venues.mexc import Mexc
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 VENUES = ("mexc", "gateio")
 PAIRS = [Pair(f"TK{i:02d}", "USDT") for i in range(35)]

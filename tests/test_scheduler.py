@@ -10,11 +10,12 @@ import sys
 import time
 from datetime import UTC, datetime
 
+import pytest
 from structlog.testing import capture_logs
 
 from data_collector.cache import QuoteCache
 from data_collector.pairs import Pair
-from data_collector.scheduler import SnapshotScheduler, build_rows, wall_clock_ticks
+from data_collector.scheduler import SnapshotScheduler, TickStats, build_rows, wall_clock_ticks
 from data_collector.venues.base import QuoteUpdate
 
 BTC, ETH, SOL = Pair("BTC", "USDT"), Pair("ETH", "USDT"), Pair("SOL", "USDT")
@@ -119,6 +120,36 @@ async def test_an_offset_shifts_every_boundary() -> None:
         boundary, _missed = await asyncio.wait_for(anext(ticks), 1)
         phase = (boundary - offset) / interval
         assert math.isclose(phase, round(phase), abs_tol=1e-6)
+
+
+def test_sinks_and_observers_register_and_unregister() -> None:
+    cache = QuoteCache(["mexc"], [BTC])
+    cache.apply(0, 0, quote("BTCUSDT", "1", "2"), 1)
+    scheduler = SnapshotScheduler(cache, 1.0)
+    rows: list[list[tuple]] = []
+    seen: list[int] = []
+
+    def observer(_snap: object, stats: TickStats) -> None:
+        seen.append(stats.ticks)  # called once the tick is recorded
+
+    scheduler.add_sink(rows.append)
+    scheduler.add_observer(observer)
+    scheduler.capture(1_790_000_000.0)
+    scheduler.remove_sink(rows.append)
+    scheduler.remove_observer(observer)
+    scheduler.capture(1_790_000_001.0)
+    assert (len(rows), seen, scheduler.stats.ticks) == (1, [1], 2)
+
+
+def test_capture_measures_lateness_on_the_clock_it_is_given() -> None:
+    cache = QuoteCache(["mexc"], [BTC])
+    cache.apply(0, 0, quote("BTCUSDT", "1", "2"), 1)
+    virtual_now = 1_000_000_000.75  # a replay's clock, far from the wall clock
+    scheduler = SnapshotScheduler(cache, 1.0, clock=lambda: virtual_now)
+    [row] = scheduler.capture(1_000_000_000.0)
+    stats = scheduler.stats
+    assert row[7] == stats.last_tick_time == datetime.fromtimestamp(1_000_000_000, UTC)
+    assert stats.last_lateness_s == pytest.approx(0.75 - stats.last_duration_s)
 
 
 def test_the_scheduler_imports_no_database_driver() -> None:

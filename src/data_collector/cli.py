@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TextIO
+
+import structlog
 
 from data_collector import __version__
-from data_collector.config import ConfigError, load_config
-from data_collector.logsetup import FORMATS, LEVELS, configure_logging
+from data_collector.config import (
+    Config,
+    ConfigError,
+    check_duration,
+    config_warnings,
+    load_config,
+)
+from data_collector.datadir_lock import DataDirBusy, DataDirLock
+from data_collector.logsetup import FORMATS, LEVELS, configure_logging, point_at_devnull
+
+log = structlog.get_logger("data_collector.cli")
 
 EXIT_CONFIG = 2
+EXIT_REPORT_NOT_WRITTEN = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         default="config.yaml",
         metavar="PATH",
-        help="configuration file (default: ./config.yaml)",
+        help="configuration file (default: ./config.yaml); relative paths in it are relative "
+        "to its own directory",
     )
     parser.add_argument(
         "--log-level", type=str.lower, choices=LEVELS, default="info", help="default: info"
@@ -47,13 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="print the effective configuration (secrets redacted), the database in use and "
-        "its contents, the spill files waiting, and a running collector's health; never "
-        "connects to the venues",
+        "its contents, the spill files waiting, and the running collector (from the data "
+        "directory's lock file) with its health; never connects to the venues. The report "
+        "goes to stdout, log lines to stderr",
     )
     mode.add_argument(
         "--dry-run",
         action="store_true",
-        help="run feeds, snapshots and analytics without any database connection or write",
+        help="run feeds, snapshots and analytics without any database connection or write "
+        "(and without taking the data directory's lock)",
     )
     parser.add_argument(
         "--simulate",
@@ -65,28 +82,118 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration",
         type=float,
         metavar="SECONDS",
-        help="stop by itself after this many seconds (default: run until SIGINT/SIGTERM)",
+        help="stop by itself after this many seconds, > 0 (default: run until SIGINT/SIGTERM)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
+#: commands that print a report; the report alone goes to stdout, their log lines to stderr
+ReportRunner = Callable[[Config, argparse.Namespace], Awaitable[int]]
+
+
+async def _status_report(config: Config, args: argparse.Namespace) -> int:
+    from data_collector.status import print_status
+
+    return await print_status(config, config_path=args.config)
+
+
+#: argparse dest of the flag -> the report it prints (a new report command adds a line here)
+REPORTS: dict[str, ReportRunner] = {"status": _status_report}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_format)
+    report = next((run for dest, run in REPORTS.items() if getattr(args, dest, False)), None)
+    configure_logging(args.log_level, args.log_format, sys.stderr if report else sys.stdout)
     try:
         config = load_config(args.config, symbols_override=args.symbols)
+        check_duration(args.duration)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    if args.status:
-        from data_collector.status import print_status
+    for key, message in config_warnings(config):
+        log.warning("config_warning", key=key, summary=f"Config: {key}: {message}")
+    if report is not None:
+        return _print_report(report, config, args)
+    return _collect(config, args)
 
-        return asyncio.run(print_status(config, config_path=args.config))
-    from data_collector.collector import run_collector
 
-    return run_collector(
-        config, dry_run=args.dry_run, simulate=args.simulate, duration=args.duration
+def _print_report(report: ReportRunner, config: Config, args: argparse.Namespace) -> int:
+    """Run a report command. Its reader going away (``| head``) ends it quietly; any other
+    failure to write it (a full disk) is one line on stderr. Both exit 1: the report is
+    incomplete."""
+    out = sys.stdout
+    try:
+        with contextlib.redirect_stdout(_ReportStream(out)):
+            code = asyncio.run(report(config, args))
+            sys.stdout.flush()
+    except ReportNotWritten as exc:
+        if not isinstance(exc.cause, BrokenPipeError):
+            reason = exc.cause.strerror or str(exc.cause)
+            log.error(
+                "report_not_written", error=reason, summary=f"Cannot write the report: {reason}"
+            )
+        point_at_devnull(out)  # nothing left to flush at exit, no "Exception ignored"
+        return EXIT_REPORT_NOT_WRITTEN
+    return code
+
+
+class ReportNotWritten(Exception):
+    """Writing the report to stdout failed (as opposed to anything the report itself ran)."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _ReportStream:
+    """stdout for a report, telling a failed write apart from the report's own errors."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise ReportNotWritten(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise ReportNotWritten(exc) from exc
+
+
+def _collect(config: Config, args: argparse.Namespace) -> int:
+    from data_collector.collector import EXIT_STARTUP_FAILED, run_collector
+
+    def run() -> int:
+        return run_collector(
+            config, dry_run=args.dry_run, simulate=args.simulate, duration=args.duration
+        )
+
+    # A dry run writes nothing to the data directory (no database, no spill file), so it
+    # takes no lock: it can try a configuration beside the collector that owns the directory.
+    if args.dry_run:
+        return run()
+    monitoring = config.monitoring
+    url = monitoring.url if monitoring.enabled and monitoring.port else None
+    try:
+        lock = DataDirLock.acquire(config.data_dir, monitoring_url=url)
+    except (DataDirBusy, OSError) as exc:
+        error = str(exc) if isinstance(exc, DataDirBusy) else _unusable(config, exc)
+        log.error("startup_failed", error=error, summary=f"Cannot start: {error}")
+        return EXIT_STARTUP_FAILED
+    with lock:
+        return run()
+
+
+def _unusable(config: Config, exc: OSError) -> str:
+    return (
+        f"data directory {config.data_dir} cannot be used ({exc.strerror or exc}); "
+        "set data_collector.data_dir to a writable directory"
     )
 
 

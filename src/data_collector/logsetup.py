@@ -3,11 +3,17 @@
 Log calls name an event (``snapshot``, ``arbitrage_alert``, ...) and pass numbers as fields.
 Lines meant for people tailing the logs also carry ``summary``: the console renderer prints it
 in place of the field list; JSON keeps every field.
+
+Logging is best effort: a write that fails (the reader of a pipe went away, a full disk) ends
+output to that stream for good and never raises into the code that logged, so a closed
+``| head`` cannot stop collection, analytics or signal handling.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from typing import Any, TextIO
 
@@ -49,11 +55,81 @@ def _short(value: Any) -> str:
     return repr(text) if " " in text else text
 
 
+class BestEffortStream:
+    """A text stream for log lines that never raises.
+
+    The first failed write or flush (EPIPE, ENOSPC, any OSError, a closed file) ends output to
+    the stream for good, with one notice on ``notice``. Its descriptor is then pointed at
+    /dev/null (the Python docs' recipe for a closed pipe), so the interpreter's own flush of
+    the stream at exit neither prints "Exception ignored" nor changes the exit code.
+    """
+
+    def __init__(self, stream: TextIO, *, name: str, notice: TextIO | None = None) -> None:
+        self._stream = stream
+        self.name = name
+        self._notice = notice
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError) as exc:
+                self._give_up(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.failed:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError) as exc:
+                self._give_up(exc)
+
+    def _give_up(self, exc: Exception) -> None:
+        self.failed = True
+        point_at_devnull(self._stream)
+        if self._notice is not None:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            self._notice.write(
+                f"log output to {self.name} stopped ({reason}); the program keeps running\n"
+            )
+            self._notice.flush()
+
+
+def point_at_devnull(stream: TextIO) -> None:
+    """Point ``stream``'s descriptor at /dev/null: whatever it still buffers is flushed there."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+
+#: one guard per real stream, so every logger writing to it shares its failed state
+_guards: dict[int, tuple[TextIO, BestEffortStream]] = {}
+
+
+def best_effort(stream: TextIO, name: str, notice: TextIO | None = None) -> BestEffortStream:
+    """The shared :class:`BestEffortStream` around ``stream``."""
+    if isinstance(stream, BestEffortStream):
+        return stream
+    held = _guards.get(id(stream))
+    if held is None or held[0] is not stream:
+        held = (stream, BestEffortStream(stream, name=name, notice=notice))
+        _guards[id(stream)] = held
+    return held[1]
+
+
 def configure_logging(
     level: str = "info", fmt: str = "console", stream: TextIO | None = None
 ) -> None:
-    """Configure structlog (and route stdlib logging of libraries through the same stream)."""
-    stream = stream or sys.stdout
+    """Configure structlog on ``stream`` (default stdout) and stdlib logging on stderr, both
+    best effort; a failure on the log stream is reported once on stderr."""
+    stderr = best_effort(sys.stderr, "stderr")
+    raw = stream or sys.stdout
+    stream = stderr if raw is sys.stderr else best_effort(raw, _stream_name(raw), stderr)
     renderer = _render_json if fmt == "json" else _ConsoleRenderer()
     structlog.configure(
         processors=[
@@ -69,4 +145,10 @@ def configure_logging(
     )
     # Libraries (asyncpg, picows) log through stdlib: keep their warnings, on stderr so a JSON
     # stdout stays one object per line.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, force=True)
+    logging.basicConfig(level=logging.WARNING, stream=stderr, force=True)
+
+
+def _stream_name(stream: TextIO) -> str:
+    if stream is sys.stdout:
+        return "stdout"
+    return str(getattr(stream, "name", "the log stream"))

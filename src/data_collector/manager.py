@@ -27,7 +27,7 @@ import msgspec
 import structlog
 
 from data_collector.cache import Outcome, QuoteCache, VenueStats
-from data_collector.connection import ConnectionSettings, Link
+from data_collector.connection import ConnectionSettings, IntervalPing, Link
 from data_collector.pairs import Pair
 from data_collector.venues.base import (
     Malformed,
@@ -331,8 +331,7 @@ class FeedManager:
             name,
             vf.url,
             self.settings,
-            ping_message=venue.ping_message,
-            ping_interval=venue.ping_interval,
+            keepalive=IntervalPing(venue.ping_message, venue.ping_interval),
             lifetime=venue.max_connection_lifetime,
             on_frame=feed.on_frame,
             on_connected=feed.on_connected,

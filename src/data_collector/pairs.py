@@ -8,6 +8,9 @@ import msgspec
 
 _PAIR_RE = re.compile(r"^([A-Z0-9]{1,20})[/_]([A-Z0-9]{1,20})$")
 
+#: quote currencies taken as US dollars one to one
+USD_QUOTES = frozenset({"USDT", "USDC", "USD", "FDUSD", "BUSD", "DAI", "TUSD"})
+
 
 class Pair(msgspec.Struct, frozen=True, order=True):
     """A spot pair such as BTC/USDT; each venue module maps it to its own symbol."""

@@ -15,10 +15,13 @@ import yaml
 
 from data_collector import __version__
 from data_collector.config import Config
+from data_collector.datadir_lock import running_holder
 
 REDACTED = "***"
 DB_TIMEOUT = 3.0
 HEALTH_TIMEOUT = 1.5
+#: the values of "status" in our /health answer
+HEALTH_STATES = ("ok", "degraded", "unhealthy")
 
 
 def redacted_config(config: Config) -> dict[str, Any]:
@@ -45,9 +48,8 @@ async def print_status(config: Config, *, config_path: str | Path = "config.yaml
         print(line)
     for line in await asyncio.to_thread(_spill_lines, config):
         print(line)
-    if config.monitoring.enabled:
-        for line in await _health_lines(config):
-            print(line)
+    for line in await _collector_lines(config):
+        print(line)
     return 0
 
 
@@ -130,24 +132,61 @@ def _embedded_if_needed(
         embedded.stop()
 
 
-async def _health_lines(config: Config) -> list[str]:
+async def _collector_lines(config: Config) -> list[str]:
+    """The collector holding the data directory, as its lock file records it (the lock is
+    never taken), and the /health of the collector it names (else the configured one)."""
+    holder = running_holder(config.data_dir)
+    lines = ["Running collector:"]
+    if holder is None:
+        lines.append(f"  none holds {config.data_dir}")
+    else:
+        lines.append(f"  holds {config.data_dir}: {holder.describe()}")
+    url = holder.monitoring_url if holder is not None else None
+    if url is None and config.monitoring.enabled:
+        url = config.monitoring.url
+    if url is not None:
+        lines += await _health_lines(url)
+    return lines
+
+
+async def _health_lines(url: str) -> list[str]:
     import aiohttp
 
-    url = f"http://{config.monitoring.host}:{config.monitoring.port}/health"
-    lines = ["Running collector:"]
+    url = f"{url}/health"
     try:
         timeout = aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
             body = await resp.text()
+            kind = resp.content_type
     except (aiohttp.ClientError, TimeoutError, OSError):
-        lines.append(f"  not answering at {url} (no collector running with monitoring here)")
-        return lines
-    lines.append(f"  {url}: HTTP {resp.status}")
+        return [f"  not answering at {url} (no collector running with monitoring here)"]
+    health = _our_health(body)
+    if health is None:
+        return [
+            f"  {url}: another program answers there (HTTP {resp.status}, {kind}), not this "
+            "collector; if one should be running, give monitoring.port a free port"
+        ]
+    return [
+        f"  {url}: HTTP {resp.status}, {health['status']}",
+        _indent(json.dumps(health, indent=2)),
+    ]
+
+
+def _our_health(body: str) -> dict[str, Any] | None:
+    """The body parsed if it has the shape of our /health answer (monitoring.health)."""
     try:
-        lines.append(_indent(json.dumps(json.loads(body), indent=2)))
+        data = json.loads(body)
     except ValueError:
-        lines.append(_indent(body[:2000]))
-    return lines
+        return None
+    if (
+        isinstance(data, dict)
+        and data.get("status") in HEALTH_STATES
+        and isinstance(data.get("venues"), dict)
+        and isinstance(data.get("database"), dict)
+        and "last_snapshot" in data
+    ):
+        return data
+    return None
 
 
 def _count(n: int | None, noun: str) -> str:

@@ -1,33 +1,41 @@
-"""Property tests: no input makes a venue parser raise, and valid frames round-trip exactly."""
+"""Property tests over every registered venue: no input makes a parser raise, and valid quote
+frames round-trip exactly.
+
+Each venue's knowledge lives in :data:`FUZZ`: frames shaped like its control messages (its keys,
+any values) and valid quote frames with what they decode to. A registered venue without an
+entry fails :func:`test_every_registered_venue_is_fuzzed`.
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from data_collector.venues import VENUES, get_venue
 from data_collector.venues.base import (
     Ignored,
     Malformed,
+    ParseResult,
     Pong,
     QuoteUpdate,
     SubscribeResult,
     Upgrade,
     VenueError,
 )
-from data_collector.venues.gateio import GateIO
 from data_collector.venues.mexc import Mexc
 from data_collector.venues.proto import mexc_push_pb2 as pb
+from tests.venues import samples
 
 RESULT_TYPES = (QuoteUpdate, SubscribeResult, Pong, VenueError, Upgrade, Malformed, Ignored)
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-FRAMES = sorted(p.read_bytes() for p in FIXTURES.glob("*/*") if p.suffix in (".bin", ".json"))
+FRAMES = samples.all_frames()
 INT64 = st.integers(-(2**63), 2**63 - 1)
+NAMES = sorted(VENUES)
 
-MEXC = Mexc()
-GATE = GateIO()
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -38,26 +46,20 @@ def check(result: object) -> None:
         assert -(2**63) <= result.exchange_time_ms < 2**63
 
 
-# --- arbitrary bytes ---------------------------------------------------------------------------
+def no_extra_check(frame: bytes, result: ParseResult) -> None:
+    """Nothing beyond :func:`check` is known of this venue's shaped frames."""
 
 
-@FAST
-@given(st.binary(max_size=400))
-def test_arbitrary_bytes_never_raise(data: bytes) -> None:
-    check(MEXC.parse(data))
-    check(GATE.parse(data))
-    check(MEXC.parse(b"{" + data))
+@dataclass(frozen=True)
+class Fuzz:
+    """What fuzzing knows of one venue's frames."""
 
-
-@FAST
-@given(st.sampled_from(FRAMES), st.data())
-def test_mutated_fixtures_never_raise(frame: bytes, data: st.DataObject) -> None:
-    cut = data.draw(st.integers(0, len(frame)))
-    pos = data.draw(st.integers(0, len(frame) - 1))
-    byte = data.draw(st.integers(0, 255))
-    for mutated in (frame[:cut], frame[:pos] + bytes([byte]) + frame[pos + 1 :]):
-        check(MEXC.parse(mutated))
-        check(GATE.parse(mutated))
+    #: frames shaped like the venue's messages: its keys, plausible or arbitrary values
+    shaped: st.SearchStrategy[bytes]
+    #: valid quote frames and the update each must decode to, field for field
+    quotes: st.SearchStrategy[tuple[bytes, QuoteUpdate]]
+    #: a venue-specific property of the result of a shaped frame
+    shaped_check: Callable[[bytes, ParseResult], None] = no_extra_check
 
 
 # --- JSON-shaped input: right keys, any types --------------------------------------------------
@@ -82,6 +84,13 @@ def keyed(keys: dict[str, st.SearchStrategy[object]]) -> st.SearchStrategy[dict[
     """Dicts holding a random subset of ``keys``, each with its plausible or an arbitrary value."""
     return st.fixed_dictionaries({}, optional={k: v | json_values for k, v in keys.items()})
 
+
+# proto3 drops empty strings, which then read back as None
+prices = st.text(min_size=1, max_size=20)
+sides = st.none() | prices
+
+
+# --- Gate.io ---------------------------------------------------------------------------------
 
 gate_ticker = keyed(
     {
@@ -115,6 +124,29 @@ gate_frames = keyed(
     }
 )
 
+
+def gate_shaped_check(frame: bytes, result: ParseResult) -> None:
+    # Only a book-ticker update can be malformed: any other JSON object is classified.
+    msg = json.loads(frame)
+    if (msg.get("channel"), msg.get("event")) != ("spot.book_ticker", "update"):
+        assert not isinstance(result, Malformed), result
+    if isinstance(result, SubscribeResult):
+        assert all(isinstance(s, str) for s in result.accepted + result.rejected)
+
+
+@st.composite
+def gate_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
+    symbol = draw(st.from_regex(r"[A-Z0-9]{1,10}_[A-Z0-9]{1,10}", fullmatch=True))
+    values = draw(st.tuples(sides, sides, sides, sides))
+    t, u = draw(INT64), draw(INT64)
+    result = {"t": t, "u": u, "s": symbol}
+    result |= {k: v for k, v in zip("bBaA", values, strict=True) if v is not None}
+    frame = {"time": 1, "channel": "spot.book_ticker", "event": "update", "result": result}
+    return json.dumps(frame).encode(), QuoteUpdate(symbol, *values, t, u)
+
+
+# --- MEXC ------------------------------------------------------------------------------------
+
 ack_parts = st.sampled_from(
     [
         "Subscribed successful! ",
@@ -138,70 +170,21 @@ mexc_frames = keyed(
 )
 
 
-@FAST
-@given(gate_frames)
-def test_gate_json_shaped_frames_never_raise(frame: dict[str, object]) -> None:
-    result = GATE.parse(json.dumps(frame).encode())
-    check(result)
-    # Only a book-ticker update can be malformed: any other JSON object is classified.
-    if (frame.get("channel"), frame.get("event")) != ("spot.book_ticker", "update"):
-        assert not isinstance(result, Malformed), result
-    if isinstance(result, SubscribeResult):
-        assert all(isinstance(s, str) for s in result.accepted + result.rejected)
-
-
-@FAST
-@given(mexc_frames)
-def test_mexc_json_shaped_frames_never_raise(frame: dict[str, object]) -> None:
-    result = MEXC.parse(json.dumps(frame, ensure_ascii=False).encode())
-    check(result)
+def mexc_shaped_check(frame: bytes, result: ParseResult) -> None:
     if isinstance(result, SubscribeResult):
         assert all("@" not in s and "," not in s for s in result.accepted + result.rejected)
 
 
-@FAST
-@given(mexc_frames, st.sampled_from([b" ", b"\n", b"\r\n\t ", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n"]))
-def test_mexc_padded_control_frames_parse_like_unpadded(
-    frame: dict[str, object], pad: bytes
-) -> None:
-    data = json.dumps(frame, ensure_ascii=False).encode()
-    plain, padded = MEXC.parse(data), MEXC.parse(pad + data)
-    if isinstance(plain, Malformed):
-        assert isinstance(padded, Malformed)
-    else:
-        assert padded == plain
-
-
-# --- round trips of valid frames ---------------------------------------------------------------
-
-# proto3 drops empty strings, which then read back as None
-prices = st.text(min_size=1, max_size=20)
-sides = st.none() | prices
-
-
-@FAST
-@given(
-    symbol=st.from_regex(r"[A-Z0-9]{2,12}", fullmatch=True),
-    bid=st.tuples(sides, sides),
-    ask=st.tuples(sides, sides),
-    send_time=st.none() | INT64,
-    create_time=st.none() | INT64,
-    version=st.none() | st.integers(0, 2**63 - 1),
-    with_symbol=st.booleans(),
-)
-def test_mexc_push_round_trip(
-    symbol: str,
-    bid: tuple[str | None, str | None],
-    ask: tuple[str | None, str | None],
-    send_time: int | None,
-    create_time: int | None,
-    version: int | None,
-    with_symbol: bool,
-) -> None:
+@st.composite
+def mexc_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
+    symbol = draw(st.from_regex(r"[A-Z0-9]{2,12}", fullmatch=True))
+    bid, ask = draw(st.tuples(sides, sides)), draw(st.tuples(sides, sides))
+    send_time, create_time = draw(st.none() | INT64), draw(st.none() | INT64)
+    version = draw(st.none() | st.integers(0, 2**63 - 1))
     wrapper = pb.PushDataV3ApiWrapper(
         channel="spot@public.aggre.bookTicker.v3.api.pb@100ms@" + symbol
     )
-    if with_symbol:
+    if draw(st.booleans()):
         wrapper.symbol = symbol
     if send_time is not None:
         wrapper.sendTime = send_time
@@ -213,22 +196,84 @@ def test_mexc_push_round_trip(
     if version is not None:
         body.version = str(version)
     time_ms = send_time if send_time is not None else create_time or 0
-    assert MEXC.parse(wrapper.SerializeToString()) == QuoteUpdate(
-        symbol, *bid, *ask, time_ms, -1 if version is None else version
-    )
+    sequence = -1 if version is None else version
+    return wrapper.SerializeToString(), QuoteUpdate(symbol, *bid, *ask, time_ms, sequence)
+
+
+FUZZ: dict[str, Fuzz] = {
+    "gateio": Fuzz(
+        shaped=gate_frames.map(lambda f: json.dumps(f).encode()),
+        quotes=gate_quotes(),
+        shaped_check=gate_shaped_check,
+    ),
+    "mexc": Fuzz(
+        shaped=mexc_frames.map(lambda f: json.dumps(f, ensure_ascii=False).encode()),
+        quotes=mexc_quotes(),
+        shaped_check=mexc_shaped_check,
+    ),
+}
+
+
+def test_every_registered_venue_is_fuzzed() -> None:
+    missing = set(VENUES) - set(FUZZ)
+    assert not missing, f"no fuzzing strategies for {sorted(missing)}: add them to FUZZ"
+
+
+# --- every venue -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+@FAST
+@given(data=st.binary(max_size=400))
+def test_arbitrary_bytes_never_raise(name: str, data: bytes) -> None:
+    venue = get_venue(name)
+    check(venue.parse(data))
+    check(venue.parse(b"{" + data))  # past a first-byte dispatch to the JSON path
+
+
+@pytest.mark.parametrize("name", NAMES)
+@FAST
+@given(frame=st.sampled_from(FRAMES), data=st.data())
+def test_mutated_fixtures_never_raise(name: str, frame: bytes, data: st.DataObject) -> None:
+    venue = get_venue(name)
+    cut = data.draw(st.integers(0, len(frame)))
+    pos = data.draw(st.integers(0, len(frame) - 1))
+    byte = data.draw(st.integers(0, 255))
+    for mutated in (frame[:cut], frame[:pos] + bytes([byte]) + frame[pos + 1 :]):
+        check(venue.parse(mutated))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@FAST
+@given(data=st.data())
+def test_shaped_frames_never_raise(name: str, data: st.DataObject) -> None:
+    fuzz = FUZZ[name]
+    frame = data.draw(fuzz.shaped)
+    result = get_venue(name).parse(frame)
+    check(result)
+    fuzz.shaped_check(frame, result)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@FAST
+@given(data=st.data())
+def test_quote_frames_round_trip(name: str, data: st.DataObject) -> None:
+    frame, expected = data.draw(FUZZ[name].quotes)
+    assert get_venue(name).parse(frame) == expected
+
+
+# --- one venue's peculiarity -------------------------------------------------------------------
 
 
 @FAST
-@given(
-    symbol=st.from_regex(r"[A-Z0-9]{1,10}_[A-Z0-9]{1,10}", fullmatch=True),
-    values=st.tuples(sides, sides, sides, sides),
-    t=INT64,
-    u=INT64,
-)
-def test_gate_update_round_trip(
-    symbol: str, values: tuple[str | None, ...], t: int, u: int
+@given(mexc_frames, st.sampled_from([b" ", b"\n", b"\r\n\t ", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n"]))
+def test_mexc_padded_control_frames_parse_like_unpadded(
+    frame: dict[str, object], pad: bytes
 ) -> None:
-    result = {"t": t, "u": u, "s": symbol}
-    result |= {k: v for k, v in zip("bBaA", values, strict=True) if v is not None}
-    frame = {"time": 1, "channel": "spot.book_ticker", "event": "update", "result": result}
-    assert GATE.parse(json.dumps(frame).encode()) == QuoteUpdate(symbol, *values, t, u)
+    mexc = Mexc()
+    data = json.dumps(frame, ensure_ascii=False).encode()
+    plain, padded = mexc.parse(data), mexc.parse(pad + data)
+    if isinstance(plain, Malformed):
+        assert isinstance(padded, Malformed)
+    else:
+        assert padded == plain

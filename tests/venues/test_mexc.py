@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import pytest
 
@@ -19,10 +18,10 @@ from data_collector.venues.base import (
 )
 from data_collector.venues.mexc import Mexc
 from data_collector.venues.proto import mexc_push_pb2 as pb
+from tests.venues import samples
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mexc"
 CHANNEL = "spot@public.aggre.bookTicker.v3.api.pb@100ms@"
-# The sample frame from shared/EXCHANGES.md, verbatim.
+# The documented sample frame (135 bytes), verbatim.
 SAMPLE_B64 = (
     "CjRzcG90QHB1YmxpYy5hZ2dyZS5ib29rVGlja2VyLnYzLmFwaS5wYkAxMDBtc0BCVENVU0RUGgdCVENVU0RUMKfT0vGLNN"
     "oTPgoIODA1MzUuODgSCDAuMzgwNDk3Ggg4MDUzNS44OSIKMC4zMzMzNjM1NioLODE3MjE2NzYyMTcwjtPS8Ys0"
@@ -30,7 +29,7 @@ SAMPLE_B64 = (
 
 
 def load(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return samples.load("mexc", name)
 
 
 @pytest.fixture
@@ -545,7 +544,7 @@ def test_parsing_many_frames_does_not_grow_memory(mexc: Mexc) -> None:
     # (upb arena), i.e. ~40 MB over these 200,000 frames.
     import psutil
 
-    frame = (FIXTURES / "aggre_book_ticker_btcusdt.bin").read_bytes()
+    frame = load("aggre_book_ticker_btcusdt.bin")
     for _ in range(20_000):  # warm up allocator pools
         mexc.parse(frame)
     before = psutil.Process().memory_info().rss

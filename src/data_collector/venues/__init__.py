@@ -1,4 +1,8 @@
-"""Venue registry: one pure protocol module per exchange."""
+"""Venue registry: one pure protocol module per exchange, and the only list of them.
+
+Configuration defaults and validation, the CLI help, ``--simulate`` and the README's venue
+table all derive from :data:`VENUES`; adding a venue means adding its module here.
+"""
 
 from __future__ import annotations
 
@@ -11,3 +15,8 @@ VENUES: dict[str, Venue] = {venue.name: venue for venue in (Mexc(), GateIO())}
 
 def get_venue(name: str) -> Venue:
     return VENUES[name]
+
+
+def venue_names() -> tuple[str, ...]:
+    """Every registered venue's config name, in registry order."""
+    return tuple(VENUES)

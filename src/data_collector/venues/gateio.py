@@ -1,6 +1,7 @@
 """Gate.io spot v4: JSON over WebSocket, channel ``spot.book_ticker``.
 
-Protocol facts: shared/EXCHANGES.md ("Gate.io spot v4"). Pure: builds frames and decodes them.
+Protocol: Gate's public API documentation, https://www.gate.io/docs/developers/apiv4/ws/en/
+(channel ``spot.book_ticker``, ``spot.ping``). Pure: builds frames and decodes them.
 """
 
 from __future__ import annotations
@@ -80,8 +81,13 @@ class GateIO(Venue):
     """Gate.io spot best bid/ask, pushed on change."""
 
     name = "gateio"
+    display_name = "Gate.io"
     default_url = "wss://api.gateio.ws/ws/v4/"
+    default_taker_fee = 0.002
+    docs_url = "https://www.gate.io/docs/developers/apiv4/ws/en/"
+    channel_name = "spot.book_ticker"
     max_subscriptions_per_connection = None
+    max_symbols_per_request = PAIRS_PER_MESSAGE
     ping_interval = 8.0
     max_connection_lifetime = None
 

@@ -1,6 +1,9 @@
 """MEXC spot v3: JSON control messages in text frames, protobuf book tickers in binary frames.
 
-Protocol facts: shared/EXCHANGES.md ("MEXC spot v3"). Pure: builds frames and decodes them.
+Protocol: MEXC's public API documentation,
+https://mexcdevelop.github.io/apidocs/spot_v3_en/#websocket-market-streams, and the official
+protobuf schema, https://github.com/mexcdevelop/websocket-proto. Pure: builds frames and
+decodes them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from data_collector.pairs import Pair
 from data_collector.venues.base import (
     IGNORED,
     PONG,
+    ControlBudget,
     Malformed,
     ParseResult,
     QuoteUpdate,
@@ -74,8 +78,14 @@ class Mexc(Venue):
     """MEXC spot: aggregated book ticker (``publicAggreBookTicker``, body 315) every 100 ms."""
 
     name = "mexc"
+    display_name = "MEXC"
     default_url = "wss://wbs-api.mexc.com/ws"
+    default_taker_fee = 0.0005
+    docs_url = "https://mexcdevelop.github.io/apidocs/spot_v3_en/#websocket-market-streams"
+    channel_name = "spot@public.aggre.bookTicker.v3.api.pb@100ms@<SYMBOL>"
     max_subscriptions_per_connection = MAX_SUBSCRIPTIONS
+    #: "at most 100 client messages/s"; pings and subscribes are far below it
+    control_budget = ControlBudget(messages=100, per_seconds=1.0)
     ping_interval = 15.0
     max_connection_lifetime = 24 * 3600.0
 

@@ -1,19 +1,23 @@
-"""/metrics and /health of a running collector, against the simulator and real PostgreSQL."""
+"""The monitoring server: served from a hand-built view, and live in a running collector
+against the simulator and real PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
-import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
+from aiohttp import web
 
+from data_collector.cache import VenueStats
+from data_collector.monitoring.health import HealthRules, health
+from data_collector.monitoring.server import MonitoringServer
+from data_collector.scheduler import TickStats
 from data_collector.simulator import Simulator, pairs_for
-from tests.conftest import PgDatabase, PgProxy, wait_until
-from tests.test_collector import REPO, make_config, running, wait_for_ticks
+from tests.helpers import make_config, running, wait_for_ticks, wait_until
+from tests.monitoring.helpers import Clock, get, sample, sources
+from tests.pg import PgDatabase, PgProxy
 
 REQUIRED_METRICS = (
     "collector_frames_total",
@@ -31,20 +35,46 @@ REQUIRED_METRICS = (
 )
 
 
-async def get(url: str) -> tuple[int, str, dict | None]:
-    async with aiohttp.ClientSession() as session, session.get(url) as resp:
-        text = await resp.text()
-        body = await resp.json() if resp.content_type == "application/json" else None
-        return resp.status, text, body
+async def test_health_and_metrics_are_served_from_the_providers() -> None:
+    ticks = TickStats()
+    ticks.ticks = 4
+    clock = Clock()
+    view = sources({"mexc": VenueStats(frames=9)}, {"mexc": (1, 1)}, ticks=ticks, clock=clock)
+    rules = HealthRules(silence_timeout=30.0, snapshot_interval=1.0)
+
+    async def hello(_request: web.Request) -> web.Response:
+        return web.Response(text="dashboard")
+
+    server = MonitoringServer(view, rules, "127.0.0.1", 0, extra_routes=[web.get("/", hello)])
+    await server.start()
+    try:
+        assert server.port != 0
+        status, _, body = await get(f"{server.url}/health")
+        assert (status, body) == health(view.read(), rules)
+        assert status == 503 and body["reasons"] == [
+            "mexc: no message for ever",
+            "last snapshot none yet",
+        ]
+        status, text, _ = await get(f"{server.url}/metrics")
+        assert status == 200
+        for name in REQUIRED_METRICS:
+            assert re.search(rf"^{name}[{{ ]", text, re.MULTILINE), name
+        assert sample(text, "collector_frames_total", exchange="mexc") == 9
+        assert sample(text, "collector_snapshots_total") == 4
+        assert (await get(f"{server.url}/"))[:2] == (200, "dashboard")
+    finally:
+        await server.stop()
 
 
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of one Prometheus sample in exposition text."""
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\S+)"
-    match = re.search(r"^" + pattern + r"$", text, re.MULTILINE)
-    assert match, f"{name} {labels} not in /metrics"
-    return float(match.group(1))
+async def test_a_busy_port_raises_and_leaves_nothing_listening() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        view = sources({}, {})
+        server = MonitoringServer(view, HealthRules(30.0, 1.0), "127.0.0.1", busy.getsockname()[1])
+        with pytest.raises(OSError):
+            await server.start()
+        await server.stop()  # nothing left to clean up: a no-op
 
 
 @pytest.mark.timeout(90)
@@ -138,31 +168,3 @@ async def test_database_outage_grows_the_backlog_and_shows_in_health(
             await wait_until(drained, 30, what="backlog to drain")
             _, _, body = await get(f"{base}/health")
             assert body is not None and body["database"]["state"] == "up"
-
-
-@pytest.mark.timeout(90)
-async def test_status_shows_rows_per_venue_and_the_running_collectors_health(
-    tmp_path: Path, pg_database: PgDatabase
-) -> None:
-    with socket.socket() as probe:  # a free port for the collector's monitoring endpoint
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    pairs = pairs_for(2)
-    async with Simulator(pairs, rate_hz=5) as sim:
-        config = make_config(tmp_path, sim, pairs, pg_database.dsn, monitoring_port=str(port))
-        async with running(config) as collector:
-            await wait_until(collector.manager.flowing, 15, what="feeds flowing")
-            await wait_until(lambda: collector.writer.stats.rows_written >= 8, 15)
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(REPO / "run.py"), "--config", str(tmp_path / "config.yaml"),
-                "--status",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
-            )  # fmt: skip
-            out, err = await asyncio.wait_for(proc.communicate(), 30)
-    text = out.decode()
-    assert proc.returncode == 0, err.decode()
-    assert "reachable:   yes" in text
-    assert re.search(r"^\s+mexc\s+\d+ rows, latest 20\d\d-", text, re.MULTILINE), text
-    assert re.search(r"^\s+gateio\s+\d+ rows, latest 20\d\d-", text, re.MULTILINE), text
-    assert f"http://127.0.0.1:{port}/health: HTTP 200" in text
-    assert '"status": "ok"' in text

@@ -1,0 +1,47 @@
+"""Numbers for humans, shared by everything that words the analytics' records.
+
+* Prices keep 8 significant digits (more when the integer part is longer), no exponent, and at
+  least two decimals: ``149.75``, ``152.00``, ``65000.10``, ``0.00001234``.
+* A per-unit amount is written ``$2.25`` for dollar-quoted pairs and ``0.0001 BTC`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from data_collector.pairs import USD_QUOTES
+
+
+def format_price(value: float) -> str:
+    """A price for humans: 8 significant digits (never rounding the integer part), positional,
+    at least two decimals."""
+    if not math.isfinite(value):
+        return "n/a"
+    digits = 8
+    if abs(value) >= 1.0:
+        digits = max(digits, int(math.log10(abs(value))) + 3)
+    text = np.format_float_positional(
+        value, precision=digits, unique=True, fractional=False, trim="-"
+    )
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def format_qty(value: float | None) -> str:
+    """A quantity for humans: up to 8 significant digits, positional, no padding."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return np.format_float_positional(value, precision=8, unique=True, fractional=False, trim="-")
+
+
+def format_money(value: float, quote: str) -> str:
+    """An amount in a pair's quote currency: ``$2.25`` or ``0.0001 BTC``."""
+    if quote in USD_QUOTES:
+        return f"${format_price(value)}"
+    return f"{format_price(value)} {quote}"
+
+
+def format_pct(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}%"

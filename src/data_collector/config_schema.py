@@ -1,0 +1,141 @@
+"""The configuration's schema: typed msgspec Structs with the shipped defaults.
+
+Loading (``${VAR}`` substitution, decoding, paths) is in :mod:`data_collector.config_loading`,
+the value checks in :mod:`data_collector.config_checks`; :mod:`data_collector.config` is the
+entry point that runs them in order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from data_collector.connection import ConnectionSettings
+from data_collector.pairs import Pair, parse_pair
+
+SUPPORTED_EXCHANGES = ("mexc", "gateio")
+DEFAULT_SYMBOLS = (
+    "BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT",
+    "ADA/USDT", "TRX/USDT", "LINK/USDT", "AVAX/USDT", "DOT/USDT",
+    "LTC/USDT", "BCH/USDT", "UNI/USDT", "ATOM/USDT", "ETC/USDT",
+    "FIL/USDT", "NEAR/USDT", "APT/USDT", "ARB/USDT", "OP/USDT",
+)  # fmt: skip
+
+#: keys whose values are never echoed in an error message
+SECRET_KEYS = frozenset({"password", "dsn", "api_key", "api_secret"})
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who has to fix it."""
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class AnalyticsConfig(_Strict):
+    arbitrage_threshold: float = 0.05  # fraction: 0.05 = 5 % net of fees
+    volume_threshold: float = 1000.0  # USD of top-of-book notional
+    spread_alert_threshold: float = 0.1  # fraction of mid
+
+
+class DataCollectorConfig(_Strict):
+    enabled: bool = True
+    snapshot_interval: float = 1.0
+    analytics_interval: float = 10.0
+    exchanges: list[str] = msgspec.field(default_factory=lambda: list(SUPPORTED_EXCHANGES))
+    symbols: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SYMBOLS))
+    #: relative paths in a config file are relative to that file's directory (see
+    #: config_loading.resolve_paths); a Config built in code keeps them relative to the cwd
+    data_dir: str = "./data"
+    analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
+    connection: ConnectionSettings = msgspec.field(default_factory=ConnectionSettings)
+
+
+class ExchangeConfig(_Strict):
+    websocket_url: str = ""  # empty: the venue's public endpoint
+    taker_fee: float | None = None  # None: the venue's default taker fee
+    api_key: str = ""  # public market data needs none; never printed
+    api_secret: str = ""
+
+
+class DatabaseConfig(_Strict):
+    dsn: str = ""
+    host: str = ""
+    port: int = 5432
+    database: str = "postgres"
+    user: str = "postgres"
+    password: str = ""
+    #: rows held in memory while PostgreSQL is unreachable before spilling to disk;
+    #: 0 = 15 minutes of snapshots for the configured pairs
+    buffer_max_rows: int = 0
+
+
+class MonitoringConfig(_Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9108
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
+        return f"http://{host}:{self.port}"
+
+
+#: taker fees of the default (lowest) tier, as fractions
+DEFAULT_TAKER_FEES = {"mexc": 0.0005, "gateio": 0.002}
+
+
+def default_exchanges() -> dict[str, ExchangeConfig]:
+    from data_collector.venues import VENUES
+
+    return {
+        name: ExchangeConfig(websocket_url=VENUES[name].default_url, taker_fee=fee)
+        for name, fee in DEFAULT_TAKER_FEES.items()
+    }
+
+
+class Config(_Strict):
+    data_collector: DataCollectorConfig = msgspec.field(default_factory=DataCollectorConfig)
+    exchanges: dict[str, ExchangeConfig] = msgspec.field(default_factory=default_exchanges)
+    database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
+
+    @property
+    def pairs(self) -> list[Pair]:
+        return [parse_pair(s) for s in self.data_collector.symbols]
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data_collector.data_dir)
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Where the embedded PostgreSQL keeps its data when no database is configured."""
+        return self.data_dir / "postgres"
+
+    def database_dsn(self) -> str | None:
+        """The configured database's DSN, or None for the embedded default."""
+        db = self.database
+        if db.dsn:
+            return db.dsn
+        if db.host:
+            from db.dsn import build_dsn
+
+            return build_dsn(db.host, db.port, db.database, db.user, db.password)
+        return None
+
+
+#: the Struct decoding the mapping at each dotted key, to list its allowed keys
+SECTIONS: dict[str, type[msgspec.Struct]] = {
+    "": Config,
+    "data_collector": DataCollectorConfig,
+    "data_collector.analytics": AnalyticsConfig,
+    "data_collector.connection": ConnectionSettings,
+    "database": DatabaseConfig,
+    "monitoring": MonitoringConfig,
+}
+
+#: dotted keys holding file-system paths (resolved against the config file's directory)
+PATH_KEYS = ("data_collector.data_dir",)

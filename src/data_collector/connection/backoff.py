@@ -1,0 +1,93 @@
+"""Reconnect pacing of a link: capped exponential backoff with full jitter, and a sliding cap
+on connection attempts per minute (a flapping venue never causes a reconnect storm)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+
+import structlog
+
+from data_collector.connection.settings import ConnectionSettings
+
+log = structlog.get_logger(__name__)
+
+#: a connection that lived this long is "stable": the backoff starts over after its loss
+STABLE_AFTER = 60.0
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
+    """Capped exponential backoff, full jitter: uniform(0, min(maximum, initial * 2**attempt))."""
+    ceiling = min(maximum, initial * 2.0 ** min(attempt, 60))
+    return rng.uniform(0.0, ceiling)
+
+
+class AttemptLimiter:
+    """Sliding-window cap on connection attempts (``limit`` per ``window`` seconds)."""
+
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        self.limit = max(1, limit)
+        self.window = window
+        self._stamps: deque[float] = deque()
+
+    def wait_time(self, now: float) -> float:
+        """Seconds to wait before the next attempt is allowed (0.0: go ahead)."""
+        stamps = self._stamps
+        while stamps and now - stamps[0] >= self.window:
+            stamps.popleft()
+        if len(stamps) < self.limit:
+            return 0.0
+        return stamps[0] + self.window - now
+
+    def record(self, now: float) -> None:
+        self._stamps.append(now)
+
+
+class Backoff:
+    """The reconnect pacing of one link: the delay grows over a streak of failures, and every
+    connection attempt (reconnects, rotations, crash restarts) counts against the cap."""
+
+    def __init__(self, link: str, settings: ConnectionSettings, rng: random.Random) -> None:
+        self._link = link
+        self._settings = settings
+        self._rng = rng
+        self._limiter = AttemptLimiter(settings.max_reconnects_per_minute)
+        self._attempt = 0
+
+    def lost_after(self, lived: float) -> None:
+        """A connection was lost after ``lived`` seconds: if it was stable, the loss is not part
+        of a flapping streak, and the delays start small again."""
+        if lived >= STABLE_AFTER:
+            self._attempt = 0
+
+    def next_delay(self) -> float:
+        """The next delay of the current streak of failures (and count the attempt)."""
+        s = self._settings
+        delay = backoff_delay(
+            self._attempt, s.reconnect_initial_delay, s.reconnect_max_delay, self._rng
+        )
+        self._attempt += 1
+        return delay
+
+    async def sleep(self) -> None:
+        delay = self.next_delay()
+        log.info(
+            "reconnect_scheduled", link=self._link, delay=round(delay, 3), attempt=self._attempt
+        )
+        await asyncio.sleep(delay)
+
+    def throttle(self, now: float) -> float:
+        """Seconds to wait before the next connection attempt; 0.0: recorded, go ahead."""
+        wait = self._limiter.wait_time(now)
+        if wait > 0.0:
+            log.warning(
+                "reconnect_throttled",
+                link=self._link,
+                wait=round(wait, 3),
+                limit=self._limiter.limit,
+                summary=f"{self._link}: too many reconnects, waiting {wait:.1f}s",
+            )
+        else:
+            self._limiter.record(now)
+        return wait

@@ -1,0 +1,183 @@
+"""One WebSocket transport of a link: the picows listener and its liveness bookkeeping.
+
+The listener reassembles fragmented messages, stamps every text or binary frame with its
+receive time and hands it to the link's owner; protocol pings are answered by picows itself
+(``enable_auto_pong``). It never decides on its own that the connection is dead: the link's
+watchdog (:mod:`data_collector.connection.keepalive`) reads :attr:`Transport.last_frame` and
+:attr:`Transport.ping_sent` and aborts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import structlog
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+log = structlog.get_logger(__name__)
+
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_CONTINUATION = WSMsgType.CONTINUATION
+_CLOSE = WSMsgType.CLOSE
+_time_ns = time.time_ns
+_transport_ids = itertools.count(1)
+
+#: biggest frame accepted (book tickers are tiny; this only guards against garbage)
+MAX_FRAME_SIZE = 4 * 1024 * 1024
+
+#: ``on_frame(owner, transport_id, data, receive_ns)``; the owner is the link, passed through
+#: untouched (typed loosely so that this module need not import the link)
+FrameCallback = Callable[[Any, int, bytes, int], None]
+
+
+class TransportOwner(Protocol):
+    """What a transport needs of the link it belongs to."""
+
+    name: str
+    #: frames that arrived on a retired transport and were dropped
+    stray_frames: int
+
+
+class Transport(WSListener):
+    """One connection of a link: the picows listener plus its liveness bookkeeping."""
+
+    def __init__(
+        self, owner: TransportOwner, on_frame: FrameCallback, clock: Callable[[], float]
+    ) -> None:
+        super().__init__()
+        self.owner = owner
+        self.tid = next(_transport_ids)
+        self._on_frame = on_frame
+        self._clock = clock
+        self.transport: WSTransport | None = None
+        self.opened_at = clock()
+        self.last_frame = self.opened_at
+        #: False once the transport is dead or handed its pairs over: its frames are dropped
+        self.alive = True
+        self.ping_sent = 0.0  # 0.0: no ping awaiting an answer
+        self.rotate_at = float("inf")
+        self.ready_deadline = float("inf")
+        self.dead: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.watchdog: asyncio.Task[None] | None = None
+        self._fragments: bytearray | None = None
+
+    # --- picows callbacks: hot path, keep them minimal -------------------------------------
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        self.last_frame = self._clock()
+        msg_type = frame.msg_type
+        if msg_type is _BINARY or msg_type is _TEXT:
+            if frame.fin:
+                self._deliver(frame.get_payload_as_bytes())
+            else:
+                self._fragments = bytearray(frame.get_payload_as_memoryview())
+        elif msg_type is _CONTINUATION:
+            self._continue(frame)
+        elif msg_type is _CLOSE:
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+            self.fail(f"closed_by_peer:{int(frame.get_close_code())}")
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.fail("disconnected")
+
+    # ---------------------------------------------------------------------------------------
+
+    def _deliver(self, data: bytes) -> None:
+        if not self.alive:  # late frames of a retired transport must not reach the cache
+            self.owner.stray_frames += 1
+            return
+        try:
+            self._on_frame(self.owner, self.tid, data, _time_ns())
+        except Exception:
+            # The owner's bug must not tear the connection down; say so loudly instead.
+            log.exception("frame_handler_failed", link=self.owner.name, transport=self.tid)
+
+    def _continue(self, frame: WSFrame) -> None:
+        if self._fragments is None:  # a continuation without a start: nothing to attach to
+            return
+        self._fragments += frame.get_payload_as_memoryview()
+        if len(self._fragments) > MAX_FRAME_SIZE:
+            self._fragments = None
+        elif frame.fin:
+            data = bytes(self._fragments)
+            self._fragments = None
+            self._deliver(data)
+
+    def fail(self, reason: str) -> None:
+        """Record why this transport ended (first reason wins)."""
+        self.alive = False
+        if not self.dead.done():
+            self.dead.set_result(reason)
+
+    def send_control(self, text: str) -> bool:
+        """Send one control message (subscribe request, application ping, the owner's text);
+        False when the transport is not open.
+
+        Every message the collector sends leaves through here, so this is where a venue's
+        control-message budget is to be enforced (Binance: 5 incoming messages a second per
+        connection, pongs included; OKX: 480 subscribe requests an hour per connection). MEXC
+        and Gate.io document none the collector can reach, so today it sends at once. picows
+        answers protocol pings itself (``enable_auto_pong`` in :func:`connect`): a budget that
+        counts pongs has to answer them here instead.
+        """
+        transport = self.transport
+        if transport is None or self.dead.done():
+            return False
+        transport.send(_TEXT, text.encode())
+        return True
+
+    def abort(self, reason: str) -> None:
+        """Kill an unresponsive transport at once (no close handshake)."""
+        self.fail(reason)
+        if self.transport is not None:
+            self.transport.disconnect(graceful=False)
+
+    def close(self, reason: str) -> None:
+        """Orderly close: CLOSE frame, then let the socket flush and shut."""
+        self.fail(reason)
+        self.stop_watchdog()
+        if self.transport is not None:
+            self.transport.send_close(WSCloseCode.OK)
+            self.transport.disconnect(graceful=True)
+
+    def stop_watchdog(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+
+
+async def connect(url: str, make: Callable[[], Transport], timeout: float) -> Transport:
+    """Open a WebSocket to ``url`` served by the listener ``make()`` builds, connect and
+    handshake within ``timeout``; a half-open transport never lingers after a failure."""
+    made: list[Transport] = []
+
+    def factory() -> Transport:
+        listener = make()
+        made.append(listener)
+        return listener
+
+    try:
+        async with asyncio.timeout(timeout):
+            await ws_connect(
+                factory,
+                url,
+                websocket_handshake_timeout=timeout,
+                enable_auto_pong=True,
+                disconnect_on_exception=False,
+                max_frame_size=MAX_FRAME_SIZE,
+            )
+    except BaseException:
+        for listener in made:
+            if listener.transport is not None:
+                listener.transport.disconnect(graceful=False)
+        raise
+    return made[-1]

@@ -1,0 +1,23 @@
+"""Numbers for humans in the analytics' wording."""
+
+from __future__ import annotations
+
+from data_collector.analytics.formatting import format_money, format_pct, format_price, format_qty
+
+
+def test_format_price() -> None:
+    assert format_price(149.75) == "149.75"
+    assert format_price(152.0) == "152.00"
+    assert format_price(65000.1 - 65000.0) == "0.10"
+    assert format_price(123456789.0) == "123456789.00"
+    assert format_price(0.0000012345678912) == "0.0000012345679"
+
+
+def test_format_qty_money_and_pct() -> None:
+    assert format_qty(5000000.0) == "5000000"
+    assert format_qty(0.000012345678912) == "0.000012345679"
+    assert format_qty(None) == format_qty(float("nan")) == "n/a"
+    assert format_money(2.25, "USDT") == "$2.25"
+    assert format_money(0.0001, "BTC") == "0.0001 BTC"
+    assert format_pct(1.23456) == "1.2346%"
+    assert format_pct(None) == "n/a"

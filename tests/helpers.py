@@ -1,0 +1,104 @@
+"""Helpers shared by test modules: polling with a deadline, picking captured log events, and a
+whole collector run in the test's event loop against the simulator. Test modules import these
+from here, never from one another or from conftest."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from data_collector.collector import Collector
+from data_collector.config import Config, load_config
+from data_collector.pairs import Pair
+from data_collector.simulator import Simulator
+
+REPO = Path(__file__).resolve().parents[1]
+MEXC_FEE, GATE_FEE = 0.0005, 0.002
+
+#: log events captured by structlog.testing.capture_logs (the ``logs`` fixture)
+Log = list[dict[str, Any]]
+
+
+async def wait_until(
+    predicate: Callable[[], object | Awaitable[object]],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> None:
+    """Poll ``predicate`` (sync or async) until it is truthy; fail the test after ``timeout``
+    seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def events(logs: Log, name: str, **match: Any) -> Log:
+    """The captured log events called ``name`` whose fields include ``match``."""
+    return [e for e in logs if e["event"] == name and all(e.get(k) == v for k, v in match.items())]
+
+
+def make_config(
+    tmp_path: Path, sim: Simulator, pairs: list[Pair], dsn: str, **extra: str
+) -> Config:
+    """A collector config for the simulator's venues (written to ``tmp_path/config.yaml``)."""
+    symbols = ", ".join(f'"{p}"' for p in pairs)
+    text = f"""
+data_collector:
+  snapshot_interval: 1
+  analytics_interval: {extra.get("analytics_interval", 10)}
+  exchanges: ["mexc", "gateio"]
+  symbols: [{symbols}]
+  data_dir: "{tmp_path / "data"}"
+  connection: {{silence_timeout: 5, pong_timeout: 3, reconnect_initial_delay: 0.1,
+               reconnect_max_delay: 0.5}}
+exchanges:
+  mexc: {{websocket_url: "{sim.urls["mexc"]}", taker_fee: {MEXC_FEE}}}
+  gateio: {{websocket_url: "{sim.urls["gateio"]}", taker_fee: {GATE_FEE}}}
+database: {{dsn: "{dsn}"}}
+monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
+"""
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return load_config(path, env={})
+
+
+@asynccontextmanager
+async def running(config: Config, *, dry_run: bool = False) -> AsyncIterator[Collector]:
+    """Run a collector in this event loop; shut it down (as on SIGTERM) on exit."""
+    collector = Collector(config, dry_run=dry_run)
+    try:
+        async with asyncio.timeout(30):
+            assert await collector.start(), "collector did not start"
+        yield collector
+    finally:
+        collector.stop()
+        async with asyncio.timeout(15):
+            await collector.close()
+
+
+async def wait_for_ticks(collector: Collector, n: int, timeout: float = 15) -> None:
+    target = collector.scheduler.stats.ticks + n
+    await wait_until(lambda: collector.scheduler.stats.ticks >= target, timeout, what=f"{n} ticks")
+
+
+async def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()

@@ -1,0 +1,75 @@
+"""Every registered venue fulfils the contract, has byte-exact parser fixtures and a simulator
+personality: adding a venue to ``data_collector.venues.VENUES`` without them fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+from data_collector.pairs import Pair
+from data_collector.simulator import PERSONALITIES
+from data_collector.venues import VENUES, get_venue
+from data_collector.venues.base import Malformed, Pong, QuoteUpdate, SubscribeResult, Venue
+from tests.venues import samples
+
+NAMES = sorted(VENUES)
+BTC_USDT = Pair("BTC", "USDT")
+
+
+@pytest.fixture(params=NAMES)
+def venue(request: pytest.FixtureRequest) -> Venue:
+    return get_venue(request.param)
+
+
+def test_registry_keys_are_the_venues_names(venue: Venue) -> None:
+    assert VENUES[venue.name] is venue
+    assert venue.name == venue.name.lower() and venue.name.isidentifier()
+
+
+def test_attributes_are_usable(venue: Venue) -> None:
+    assert venue.default_url.startswith("wss://")
+    assert venue.ping_interval > 0
+    cap = venue.max_subscriptions_per_connection
+    assert cap is None or cap > 0
+    lifetime = venue.max_connection_lifetime
+    assert lifetime is None or lifetime > 0
+
+
+def test_subscribe_messages_name_the_symbols(venue: Venue) -> None:
+    symbols = [venue.symbol(BTC_USDT), venue.symbol(Pair("ETH", "USDT"))]
+    text = "".join(venue.subscribe_messages(symbols, 1_700_000_000.0))
+    assert all(s in text for s in symbols)
+    assert venue.subscribe_messages([], 1_700_000_000.0) == []
+
+
+def test_parse_never_raises_on_a_non_buffer(venue: Venue) -> None:
+    assert isinstance(venue.parse(None), Malformed)  # type: ignore[arg-type]
+
+
+def _expects_pong(venue: Venue) -> bool:
+    """A venue answers its application ping with a pong (none without an application ping)."""
+    return bool(venue.ping_message(1_700_000_000.0))
+
+
+def test_fixtures_cover_a_quote_a_subscribe_ack_and_a_pong(venue: Venue) -> None:
+    frames = samples.frames(venue.name)
+    assert frames, f"no fixtures: add byte-exact frames under tests/fixtures/{venue.name}/"
+    kinds = {type(venue.parse(data)) for data in frames.values()}
+    assert QuoteUpdate in kinds, f"{venue.name}: no fixture of a quote frame"
+    assert SubscribeResult in kinds, f"{venue.name}: no fixture of a subscribe ack"
+    if _expects_pong(venue):
+        assert Pong in kinds, f"{venue.name}: no fixture of the pong"
+
+
+def test_every_fixture_is_recognised(venue: Venue) -> None:
+    for name, data in samples.frames(venue.name).items():
+        assert not isinstance(venue.parse(data), Malformed), f"{venue.name}/{name}"
+
+
+def test_fixture_folders_belong_to_registered_venues() -> None:
+    folders = {p.name for p in samples.FIXTURES.iterdir() if p.is_dir()}
+    assert folders <= set(VENUES), f"fixtures of unregistered venues: {folders - set(VENUES)}"
+
+
+def test_every_venue_has_a_simulator_personality() -> None:
+    missing = set(VENUES) - set(PERSONALITIES)
+    assert not missing, f"no simulator personality for {sorted(missing)}"
