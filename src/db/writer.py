@@ -212,8 +212,11 @@ class TableWriter:
             timer.cancel()
 
     def _on_stall(self) -> None:
-        step = self._db.step if self._db.step != IDLE else "a database write"
-        self._health.stalled(step, self._stall_after)
+        self._health.stalled(self._step(), self._stall_after)
+
+    def _step(self) -> str:
+        """What the attempt in flight is waiting for."""
+        return self._db.step if self._db.step != IDLE else "a database write"
 
     async def _take_chunk(self, limit: int) -> Chunk:
         """The head of the queue as one encoded chunk; malformed rows are dropped here."""
@@ -287,7 +290,7 @@ class TableWriter:
 
     def _on_failure(self, exc: Exception) -> None:
         self._db.close()
-        self._health.failed(exc, expected=is_outage_error(exc))
+        self._health.failed(exc, expected=is_outage_error(exc), during=self._step())
 
     async def _backoff(self) -> None:
         with contextlib.suppress(TimeoutError):

@@ -128,11 +128,12 @@ class WriterHealth:
         self._stall_logged = False
         self._failure_logged_at = float("-inf")
 
-    def failed(self, exc: BaseException, *, expected: bool) -> None:
-        """One attempt failed; ``expected``: an outage, not a bug of ours."""
+    def failed(self, exc: BaseException, *, expected: bool, during: str = "") -> None:
+        """One attempt failed while ``during``; ``expected``: an outage, not a bug of ours."""
         self.failures += 1
         self._outage_began("down")
-        error = redact_text(f"{type(exc).__name__}: {exc}", self._dsn)
+        detail = str(exc) or f"no message, during {during or 'a database write'}"
+        error = redact_text(f"{type(exc).__name__}: {detail}", self._dsn)
         self.stats.batches_failed += 1
         self.stats.last_error = error
         delay = round(self.delay(), 3)

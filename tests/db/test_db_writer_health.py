@@ -107,3 +107,11 @@ def test_the_password_never_reaches_the_stats_or_the_log() -> None:
         health.failed(OSError(f"could not connect to {DSN}"), expected=True)
         health.failed(RuntimeError("Sup3r-S3cret-pw in a bug"), expected=False)
     assert "Sup3r-S3cret-pw" not in repr(logs) + repr(health.stats)
+
+
+def test_an_error_without_a_message_says_what_it_interrupted() -> None:
+    health = make(Clock())
+    health.failed(ConnectionResetError(), expected=True, during="COPY of 40 rows into t")
+    assert (
+        health.stats.last_error == "ConnectionResetError: no message, during COPY of 40 rows into t"
+    )
