@@ -10,6 +10,8 @@ import signal
 import socket
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from data_collector.simulator import Simulator, pairs_for
-from tests.cli_process import get_health
+from tests.cli_process import free_port, get_health
 from tests.helpers import (
     GATE_FEE,
     MEXC_FEE,
@@ -324,6 +326,25 @@ async def test_missing_migrations_stop_start_up_with_a_clear_line(
 # ------------------------------------------------- the database path: durable or refusing to run
 
 
+@asynccontextmanager
+async def _process(config_path: Path, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A collector process, killed on the way out if the test left it running."""
+    proc = await _start_process(config_path, *args)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def _sigterm(proc: asyncio.subprocess.Process) -> list[dict]:
+    """SIGTERM, then the events logged until the process exited."""
+    proc.send_signal(signal.SIGTERM)
+    out, _err = await asyncio.wait_for(proc.communicate(), 15)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
 async def _run_process(config_path: Path, *args: str, timeout: float = 40) -> tuple[int, list]:
     proc = await _start_process(config_path, *args)
     out, _err = await asyncio.wait_for(proc.communicate(), timeout)
@@ -357,20 +378,14 @@ async def test_a_run_that_lost_rows_exits_one_and_says_how_many_and_why(
     pairs = pairs_for(2)
     async with Simulator(pairs, rate_hz=4) as sim:
         make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
-        proc = await _start_process(tmp_path / "config.yaml")
-        try:
+        async with _process(tmp_path / "config.yaml") as proc:
             events = await _read_until(proc, "writer_started", 20)
             spill_dir = Path(events[-1]["spill_dir"])
             while not any(e["event"] == "snapshot" and e["rows"] for e in events):
                 events += await _read_until(proc, "snapshot", 20)
             spill_dir.rmdir()
             spill_dir.write_text("")  # the disk under the spill directory is gone
-            proc.send_signal(signal.SIGTERM)
-            out, _err = await asyncio.wait_for(proc.communicate(), 15)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-    events += [json.loads(line) for line in out.splitlines() if line.strip()]
+            events += await _sigterm(proc)
     assert proc.returncode == 1
     [stopped] = [e for e in events if e["event"] == "collector_stopped"]
     lost = sum(e["rows"] for e in events if e["event"] == "writer_dropped")
@@ -384,15 +399,12 @@ async def test_a_run_that_lost_rows_exits_one_and_says_how_many_and_why(
 async def test_a_frozen_database_shows_as_stalled_then_shutdown_says_the_outcome_once(
     tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
 ) -> None:
-    with socket.socket() as probe:  # a free port for the collector's monitoring endpoint
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     pairs = pairs_for(2)
     async with Simulator(pairs, rate_hz=4) as sim:
         dsn = pg_proxy.dsn(pg_database.name)
         make_config(tmp_path, sim, pairs, dsn, monitoring_port=str(port))
-        proc = await _start_process(tmp_path / "config.yaml")
-        try:
+        async with _process(tmp_path / "config.yaml") as proc:
             await _read_until(proc, "monitoring_started", 20)
 
             async def health() -> dict:
@@ -410,17 +422,12 @@ async def test_a_frozen_database_shows_as_stalled_then_shutdown_says_the_outcome
 
             await wait_until(stalled, 15, what="database stalled in /health")
             body = await health()
-            proc.send_signal(signal.SIGTERM)
-            out, _err = await asyncio.wait_for(proc.communicate(), 15)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
+            events = await _sigterm(proc)
     assert body["status"] == "degraded" and body["reasons"] == [], body  # HTTP 200
     error = body["database"]["last_error"]
     assert body["degraded"] == [f"database stalled: {error}"]
     assert error.startswith("connecting to postgresql://")
     assert error.endswith("has not finished after 3.0 s")
-    events = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert proc.returncode == 0  # spilled, not lost
     shutdown = events[next(i for i, e in enumerate(events) if e["event"] == "shutdown_started") :]
     loud = [e["event"] for e in shutdown if e["level"] in ("warning", "error")]

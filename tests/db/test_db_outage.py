@@ -40,6 +40,15 @@ def make_writer(dsn: str, spill_dir: Path, **kwargs) -> SnapshotWriter:
     return SnapshotWriter(dsn, spill_dir=spill_dir, **options)
 
 
+async def writing(dsn: str, spill_dir: Path, pg_wait, **kwargs) -> SnapshotWriter:
+    """A started writer that has written its first tick (tick_rows(0)) through ``dsn``."""
+    writer = make_writer(dsn, spill_dir, **kwargs)
+    await writer.start()
+    writer.submit(tick_rows(0))
+    await pg_wait(lambda: writer.stats.rows_written == 20, what="first tick written")
+    return writer
+
+
 async def stored_rows(dsn: str) -> list[tuple]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -284,10 +293,8 @@ async def test_many_small_submissions_also_bounded(migrated, pg_proxy, tmp_path,
 async def test_a_frozen_database_is_stalled_at_once_and_the_outage_is_measured_in_full(
     migrated, pg_proxy, tmp_path, pg_wait
 ) -> None:
-    writer = make_writer(pg_proxy.dsn(migrated.name), tmp_path, stall_after=0.3, write_timeout=30)
-    await writer.start()
-    writer.submit(tick_rows(0))
-    await pg_wait(lambda: writer.stats.rows_written == 20, what="first tick written")
+    dsn = pg_proxy.dsn(migrated.name)
+    writer = await writing(dsn, tmp_path, pg_wait, stall_after=0.3, write_timeout=30)
     loop = asyncio.get_running_loop()
     with capture_logs() as logs:
         pg_proxy.freeze()  # the connection stays open; nothing comes back
@@ -320,10 +327,7 @@ async def test_a_frozen_database_is_stalled_at_once_and_the_outage_is_measured_i
 async def test_a_write_that_times_out_says_what_timed_out(
     migrated, pg_proxy, tmp_path, pg_wait
 ) -> None:
-    writer = make_writer(pg_proxy.dsn(migrated.name), tmp_path, write_timeout=0.5)
-    await writer.start()
-    writer.submit(tick_rows(0))
-    await pg_wait(lambda: writer.stats.rows_written == 20, what="first tick written")
+    writer = await writing(pg_proxy.dsn(migrated.name), tmp_path, pg_wait, write_timeout=0.5)
     loop = asyncio.get_running_loop()
     with capture_logs() as logs:
         pg_proxy.freeze()
@@ -391,10 +395,7 @@ async def test_a_long_outage_logs_at_a_calm_rate(migrated, pg_proxy, tmp_path, p
 async def test_closing_with_the_database_down_says_the_outcome_in_one_line(
     migrated, pg_proxy, tmp_path, pg_wait
 ) -> None:
-    writer = make_writer(pg_proxy.dsn(migrated.name), tmp_path, retry_initial=0.01)
-    await writer.start()
-    writer.submit(tick_rows(0))
-    await pg_wait(lambda: writer.stats.rows_written == 20, what="first tick written")
+    writer = await writing(pg_proxy.dsn(migrated.name), tmp_path, pg_wait, retry_initial=0.01)
     pg_proxy.refuse()
     for tick in range(1, 9):
         writer.submit(tick_rows(tick))
