@@ -4,7 +4,8 @@ A :class:`Collector` has an explicit lifecycle: ``await start()`` builds and sta
 (``started`` is set once it serves), ``stop()`` asks it to stop (also during start-up),
 ``await wait_stopped()`` waits for that, and ``await close()`` shuts it down: feeds stopped,
 the writer flushed (or what cannot be written spilled), the database closed.
-:func:`run_async` is that lifecycle under SIGINT/SIGTERM, returning the process exit code.
+:func:`run_async` is that lifecycle under SIGINT/SIGTERM, returning the process exit code:
+1 when start-up failed or the writer had to drop rows.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ log = structlog.get_logger("data_collector.collector")
 
 SUBSCRIBE_REPORT_TIMEOUT = 30.0
 EXIT_STARTUP_FAILED = 1
+EXIT_ROWS_LOST = 1
 
 
 class Collector:
@@ -255,8 +257,22 @@ async def run_async(
     finally:
         await collector.close()
         _signal_handlers(loop, collector.stop, install=False)  # a signal during the flush: fine
-    log.info("collector_stopped", summary="Collector stopped cleanly")
-    return 0
+    return _stopped(collector.writer)
+
+
+def _stopped(writer: SnapshotWriter | None) -> int:
+    """The last line, and the exit code: a run that lost rows did not stop cleanly."""
+    stats = writer.stats if writer is not None else None
+    if stats is None or not stats.rows_dropped:
+        log.info("collector_stopped", rows_lost=0, summary="Collector stopped cleanly")
+        return 0
+    why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
+    log.error(
+        "collector_stopped",
+        rows_lost=stats.rows_dropped,
+        summary=f"Collector stopped: {stats.rows_dropped} rows were lost ({why})",
+    )
+    return EXIT_ROWS_LOST
 
 
 def _signal_handlers(

@@ -50,7 +50,7 @@ def status(**overrides: Any) -> CollectorStatus:
         "missed": 0,
         "rows": 40,
         "last_tick_time": datetime.fromtimestamp(NOW_NS / 1e9 - 1, UTC),
-        "database": DatabaseStatus(True, 0, 40, 0, None),
+        "database": DatabaseStatus("up", 0, 40, 0, None),
         "open_opportunities": 0,
     }
     return CollectorStatus(**(fields | overrides))

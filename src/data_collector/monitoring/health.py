@@ -2,7 +2,8 @@
 
 Healthy (HTTP 200) when every venue flows (all connections up, a message within
 ``silence_timeout``) and the last snapshot is under 3 intervals old; 503 otherwise, with the
-reasons. A database outage shows in ``database`` but is no reason: rows are buffered, nothing
+reasons. A database that is down or stalled shows in ``database`` and makes the status
+"degraded" (the reason in ``degraded``), but is no reason for 503: rows are buffered, nothing
 is lost.
 """
 
@@ -47,9 +48,12 @@ def health(status: CollectorStatus, rules: HealthRules) -> tuple[int, dict[str, 
     if tick_age is None or tick_age > HEALTH_SNAPSHOT_INTERVALS * rules.snapshot_interval:
         shown = "none yet" if tick_age is None else f"{tick_age:.1f}s ago"
         reasons.append(f"last snapshot {shown}")
+    db = status.database
+    degraded = [f"database {db.state}: {db.last_error}"] if db and db.state != "up" else []
     body: dict[str, Any] = {
-        "status": "ok" if not reasons else "unhealthy",
+        "status": "unhealthy" if reasons else "degraded" if degraded else "ok",
         "reasons": reasons,
+        "degraded": degraded,
         "venues": venues,
         "last_snapshot": None if last_tick is None else last_tick.isoformat(),
         "last_snapshot_age_s": None if tick_age is None else round(tick_age, 3),
@@ -63,7 +67,7 @@ def _database(db: DatabaseStatus | None) -> dict[str, Any]:
     if db is None:
         return {"state": "disabled (dry run)", "backlog_rows": 0}
     return {
-        "state": "up" if db.up else "down",
+        "state": db.state,
         "backlog_rows": db.backlog_rows,
         "rows_written": db.rows_written,
         "rows_spilled": db.rows_spilled,

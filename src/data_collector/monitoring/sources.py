@@ -25,7 +25,7 @@ class WriterCounters(Protocol):
     """The part of the snapshot writer's statistics that monitoring shows."""
 
     @property
-    def db_up(self) -> bool: ...
+    def state(self) -> str: ...
     @property
     def backlog_rows(self) -> int: ...
     @property
@@ -38,7 +38,8 @@ class WriterCounters(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DatabaseStatus:
-    up: bool
+    #: "up", "down" (the last write failed) or "stalled" (a write is not finishing)
+    state: str
     #: rows waiting for PostgreSQL (memory and spill files)
     backlog_rows: int
     rows_written: int
@@ -48,7 +49,7 @@ class DatabaseStatus:
     @classmethod
     def of(cls, stats: WriterCounters) -> DatabaseStatus:
         s = stats
-        return cls(s.db_up, s.backlog_rows, s.rows_written, s.rows_spilled, s.last_error)
+        return cls(s.state, s.backlog_rows, s.rows_written, s.rows_spilled, s.last_error)
 
 
 @dataclass(frozen=True, slots=True)
