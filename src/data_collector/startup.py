@@ -1,5 +1,6 @@
 """Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL,
-the snapshot writer. Each acquisition registers its clean-up."""
+the snapshot writer (and the view of its progress the snapshot line reads). Each acquisition
+registers its clean-up."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import structlog
 from data_collector.config import Config
 from data_collector.lifecycle import Cleanup
 from data_collector.pairs import Pair
+from data_collector.snapshot_log import ProgressSource, WriterProgress
 
 if TYPE_CHECKING:
-    from db.writer import SnapshotWriter
+    from db.writer import SnapshotWriter, WriterStats
 
 log = structlog.get_logger("data_collector.collector")
 
@@ -102,3 +104,27 @@ async def _migrate(dsn: str, label: str) -> None:
         migrations_applied=applied,
         summary=f"Connected to PostgreSQL ({label})",
     )
+
+
+def writer_progress(writer: SnapshotWriter) -> ProgressSource:
+    """The writer's totals as the snapshot line reads them (no driver type crosses over)."""
+
+    def read() -> WriterProgress:
+        stats = writer.stats
+        return WriterProgress(
+            state=_writer_state(stats),
+            rows_stored=stats.rows_written - stats.rows_duplicate,
+            rows_duplicate=stats.rows_duplicate,
+            backlog_rows=stats.backlog_rows,
+        )
+
+    return read
+
+
+def _writer_state(stats: WriterStats) -> str:
+    # Hook: the writer split gives WriterStats a ``state`` ("up", "down", "stalled"); until it
+    # is merged, read db_up, which is also False before the first write (not an outage).
+    state = getattr(stats, "state", None)
+    if isinstance(state, str):
+        return state
+    return "up" if stats.db_up or not stats.batches_failed else "down"
