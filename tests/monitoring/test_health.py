@@ -31,6 +31,7 @@ def test_a_flowing_collector_is_healthy_with_the_whole_body() -> None:
             "last_error": None,
         },
         "open_opportunities": 2,
+        "crashed_tasks": {},
     }
 
 
@@ -79,3 +80,18 @@ def test_a_database_outage_shows_but_stays_healthy() -> None:
     }
     code, body = health(status(database=None), RULES)
     assert (code, body["database"]) == (200, {"state": "disabled (dry run)", "backlog_rows": 0})
+
+
+def test_a_crashed_task_is_unhealthy_while_the_collector_stops() -> None:
+    crashed = {"analytics": "OverflowError: cannot convert float infinity to integer"}
+    code, body = health(status(crashed_tasks=crashed), RULES)
+    assert (code, body["status"]) == (503, "unhealthy")
+    assert body["reasons"] == [
+        "task analytics crashed: OverflowError: cannot convert float infinity to integer"
+    ]
+    assert body["crashed_tasks"] == crashed
+
+
+def test_one_expected_connection_reads_in_the_singular() -> None:
+    code, body = health(status(venues={"gateio": venue(up=0, expected=1)}), RULES)
+    assert (code, body["reasons"]) == (503, ["gateio: 0/1 connection up"])
