@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import math
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -238,3 +240,10 @@ def test_ticks_without_quotes_log_one_calm_line_every_30_seconds(logs: Log) -> N
     assert info[0]["summary"].startswith("[SNAPSHOT #062] Captured 1 pair, queued 1 record in")
     assert info[1]["summary"] == "[SNAPSHOT] No live quotes since 14:14:21 UTC: nothing stored"
     assert (info[1]["idle_ticks"], info[1]["last_capture"]) == (1, "2026-09-21T14:14:21+00:00")
+
+
+def test_the_scheduler_imports_no_database_driver() -> None:
+    """Domain code builds rows without pulling asyncpg in (checked in a fresh interpreter)."""
+    code = "import sys, data_collector.scheduler; print('asyncpg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -20,7 +20,7 @@ import structlog
 from data_collector.cache import QuoteCache, Snapshot
 from data_collector.snapshot_log import ProgressSource, SnapshotLog, TickOutcome
 from data_collector.wording import plural
-from db.writer import SnapshotRow
+from db.rows import SnapshotRow
 
 log = structlog.get_logger(__name__)
 

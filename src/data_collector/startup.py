@@ -16,7 +16,8 @@ from data_collector.pairs import Pair
 from data_collector.snapshot_log import ProgressSource, WriterProgress
 
 if TYPE_CHECKING:
-    from db.writer import SnapshotWriter, WriterStats
+    from db.writer import SnapshotWriter
+    from db.writer_health import WriterStats
 
 log = structlog.get_logger("data_collector.collector")
 
