@@ -95,6 +95,29 @@ async def test_a_one_shot_task_that_raises_is_logged_and_stops_nothing(logs: Log
     assert line["summary"].endswith("; collection goes on")
 
 
+async def test_an_adopted_task_crashes_as_ours_and_may_end_once_the_shutdown_began(
+    logs: Log,
+) -> None:
+    stopped: list[TaskFailure] = []
+    tasks = TaskSupervisor(on_failure=stopped.append)
+    owned = asyncio.Event()
+
+    async def writer_loop() -> None:  # ends when its owner closes it
+        await owned.wait()
+
+    tasks.adopt(asyncio.create_task(overflows(), name="writer-snapshots"))
+    await wait_until(lambda: stopped, 5, what="the failure")
+    assert [f.task for f in stopped] == ["writer-snapshots"]
+
+    loop_task = asyncio.create_task(writer_loop(), name="spiller-snapshots")
+    tasks.adopt(loop_task)
+    await tasks.cancel_all()  # the shutdown: the adopted loop is left to its owner
+    assert not loop_task.done()
+    owned.set()
+    await loop_task  # resumes after the supervisor's callback, registered first, has run
+    assert len(tasks.failures) == 1
+
+
 async def test_a_watched_task_logs_a_cancelled_error_of_its_own(logs: Log) -> None:
     task = watched(gets_a_cancelled_result(), "demo-gaps")
     await wait_until(task.done, 5, what="the task to end")

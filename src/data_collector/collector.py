@@ -278,11 +278,12 @@ async def run_until_stopped(collector: Collector, duration: float | None = None)
     finally:
         await collector.close()
         _signal_handlers(loop, collector.stop, install=False)  # a signal during the flush: fine
-    return _stopped(collector.failures)
+    return _stopped(collector)
 
 
-def _stopped(failures: list[TaskFailure]) -> int:
+def _stopped(collector: Collector) -> int:
     """The last line, and the exit code: a run whose task crashed did not stop cleanly."""
+    failures = collector.failures
     if not failures:
         log.info("collector_stopped", summary="Collector stopped cleanly")
         return 0

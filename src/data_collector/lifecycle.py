@@ -43,30 +43,40 @@ class TaskSupervisor:
 
     ``on_failure`` is called (once per task) when an essential task fails; the failures are
     kept in :attr:`failures`. A task that is not essential (a one-shot start-up report) may
-    return; if it raises, that is logged as an error and the collection goes on.
+    return; if it raises, that is logged as an error and the collection goes on. Once
+    :meth:`cancel_all` has begun the shutdown, an essential task may return too (a writer's
+    loop ends when its owner closes it); raising is still a failure.
     """
 
     def __init__(self, on_failure: Callable[[TaskFailure], None]) -> None:
         self.failures: list[TaskFailure] = []
         self._on_failure = on_failure
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def start(
         self, coro: Coroutine[Any, Any, None], name: str, *, essential: bool = True
     ) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
-        task.add_done_callback(lambda t: self._finished(t, essential))
+        self.adopt(task, essential=essential)
         self._tasks.append(task)
         return task
 
+    def adopt(self, task: asyncio.Task[None], *, essential: bool = True) -> None:
+        """Watch a task another part started and ends itself (a writer's loops): its crash
+        counts as one of ours, but :meth:`cancel_all` leaves it to its owner."""
+        task.add_done_callback(lambda t: self._finished(t, essential))
+
     async def cancel_all(self) -> None:
-        """Cancel every task started here and wait until each has finished."""
+        """Begin the shutdown: cancel every task started here and wait until each has
+        finished."""
+        self._stopping = True
         tasks, self._tasks = self._tasks, []
         await cancel_all(tasks)
 
     def _finished(self, task: asyncio.Task[None], essential: bool) -> None:
-        error = _ending(task, must_run_forever=essential)
+        error = _ending(task, must_run_forever=essential and not self._stopping)
         if error is None:
             return
         text = describe(error)
