@@ -18,19 +18,28 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from data_collector.analytics.records import RecordConsumer, Summary
+from data_collector.collector import Collector, run_until_stopped
+from data_collector.lifecycle import TaskFailure
 from data_collector.simulator import Simulator, pairs_for
 from tests.cli_process import free_port, get_health
 from tests.helpers import (
     GATE_FEE,
     MEXC_FEE,
     REPO,
+    Log,
+    events,
     fetch,
     make_config,
     running,
     wait_for_ticks,
     wait_until,
 )
+from tests.monitoring.helpers import get
 from tests.pg import PgDatabase, PgProxy, admin
+
+#: a dry run never connects to it
+UNUSED_DSN = "postgresql://nobody@127.0.0.1:1/none"
 
 
 class TickLog:
@@ -482,3 +491,65 @@ async def test_spilled_rows_are_only_loaded_into_the_database_they_were_meant_fo
         assert not list(Path(closed["spill_dir"]).glob("*.csv"))
     finally:
         await admin(pg_database.server.admin_dsn, f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
+
+
+def read_cancelled_delivery(*_args: object) -> None:
+    """What a consumer handing records to a delivery task does once that task was cancelled:
+    reading its result raises CancelledError, which no ``except Exception`` guard catches."""
+    delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    delivery.cancel()
+    delivery.result()
+
+
+class CancelledAlertDelivery(RecordConsumer):
+    def summary(self, record: Summary) -> None:
+        read_cancelled_delivery(record)
+
+
+async def test_a_crashed_analytics_task_stops_the_collector_and_fails_health(
+    tmp_path: Path, logs: Log
+) -> None:
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        config = make_config(tmp_path, sim, pairs, UNUSED_DSN, analytics_interval="1")
+        async with running(config, dry_run=True) as collector:
+            collector.analytics.subscribe(CancelledAlertDelivery())
+            # the crash asks the collector to stop, as SIGTERM would
+            await asyncio.wait_for(collector.wait_stopped(), 10)
+            assert collector.failures == [TaskFailure("analytics", "CancelledError")]
+            assert collector.monitoring is not None
+            code, _text, body = await get(f"{collector.monitoring.url}/health")
+            assert code == 503 and body is not None
+            assert "task analytics crashed: CancelledError" in body["reasons"]
+            assert body["crashed_tasks"] == {"analytics": "CancelledError"}
+    [crash] = events(logs, "task_crashed")
+    assert (crash["log_level"], crash["task"], crash["error"]) == (
+        "error",
+        "analytics",
+        "CancelledError",
+    )
+    assert crash["summary"] == "Task analytics crashed (CancelledError): stopping the collector"
+
+
+async def test_a_run_whose_scheduler_crashed_exits_1_and_never_says_cleanly(
+    tmp_path: Path, logs: Log
+) -> None:
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        config = make_config(tmp_path, sim, pairs, UNUSED_DSN)
+        collector = Collector(config, dry_run=True)
+        run = asyncio.create_task(run_until_stopped(collector))
+        await asyncio.wait_for(collector.started.wait(), 30)
+        collector.scheduler.add_sink(read_cancelled_delivery)
+        code = await asyncio.wait_for(run, 20)
+    assert code == 1
+    [crash] = events(logs, "task_crashed")
+    assert (crash["task"], crash["error"]) == ("snapshot-scheduler", "CancelledError")
+    [shutdown] = events(logs, "shutdown_started")
+    assert shutdown["summary"] == "Shutting down: stopping feeds"  # a dry run has no writer
+    [stopped] = events(logs, "collector_stopped")
+    assert stopped["log_level"] == "error"
+    assert stopped["crashed_tasks"] == {"snapshot-scheduler": "CancelledError"}
+    assert stopped["summary"] == (
+        "Collector stopped: task snapshot-scheduler crashed (CancelledError)"
+    )

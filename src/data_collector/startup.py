@@ -1,5 +1,6 @@
 """Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL,
-the snapshot writer and its spill directory. Each acquisition registers its clean-up."""
+the snapshot writer, its spill directory, and the view of its progress the snapshot line
+reads. Each acquisition registers its clean-up."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import structlog
 from data_collector.config import Config
 from data_collector.lifecycle import Cleanup
 from data_collector.pairs import Pair
+from data_collector.snapshot_log import ProgressSource, WriterProgress
 
 if TYPE_CHECKING:
     from db.spill_targets import SpillTarget
@@ -132,3 +134,18 @@ async def _migrate(dsn: str, label: str) -> None:
         migrations_applied=applied,
         summary=f"Connected to PostgreSQL ({label})",
     )
+
+
+def writer_progress(writer: SnapshotWriter) -> ProgressSource:
+    """The writer's totals as the snapshot line reads them (no driver type crosses over)."""
+
+    def read() -> WriterProgress:
+        stats = writer.stats
+        return WriterProgress(
+            state=stats.state,
+            rows_stored=stats.rows_written - stats.rows_duplicate,
+            rows_duplicate=stats.rows_duplicate,
+            backlog_rows=stats.backlog_rows,
+        )
+
+    return read

@@ -32,6 +32,7 @@ def test_a_flowing_collector_is_healthy_with_the_whole_body() -> None:
             "last_error": None,
         },
         "open_opportunities": 2,
+        "crashed_tasks": {},
     }
 
 
@@ -100,3 +101,18 @@ def test_a_stalled_database_is_degraded_and_says_what_is_not_finishing() -> None
     # a snapshot problem still makes it unhealthy; the database stays listed as degraded
     code, body = health(status(database=stalled, last_tick_time=None), RULES)
     assert (code, body["status"], len(body["degraded"])) == (503, "unhealthy", 1)
+
+
+def test_a_crashed_task_is_unhealthy_while_the_collector_stops() -> None:
+    crashed = {"analytics": "OverflowError: cannot convert float infinity to integer"}
+    code, body = health(status(crashed_tasks=crashed), RULES)
+    assert (code, body["status"]) == (503, "unhealthy")
+    assert body["reasons"] == [
+        "task analytics crashed: OverflowError: cannot convert float infinity to integer"
+    ]
+    assert body["crashed_tasks"] == crashed
+
+
+def test_one_expected_connection_reads_in_the_singular() -> None:
+    code, body = health(status(venues={"gateio": venue(up=0, expected=1)}), RULES)
+    assert (code, body["reasons"]) == (503, ["gateio: 0/1 connection up"])

@@ -43,3 +43,13 @@ def test_every_venue_appears_whichever_side_knows_it() -> None:
     assert (gate.connections_up, gate.connections_expected, gate.stats) == (0, 1, VenueStats())
     assert status.database is None  # a dry run
     assert view.venues == ("mexc",)
+
+
+def test_crashed_tasks_are_read_as_a_copy() -> None:
+    crashed: dict[str, str] = {}
+    view = sources({}, {}, crashed_tasks=crashed)
+    assert view.read().crashed_tasks == {}
+    crashed["analytics"] = "CancelledError"
+    status = view.read()
+    crashed["snapshot-scheduler"] = "OverflowError: boom"
+    assert status.crashed_tasks == {"analytics": "CancelledError"}

@@ -1,10 +1,10 @@
 """``/health``: a pure function of a :class:`CollectorStatus` and the rules it is judged by.
 
 Healthy (HTTP 200) when every venue flows (all connections up, a message within
-``silence_timeout``) and the last snapshot is under 3 intervals old; 503 otherwise, with the
-reasons. A database that is down or stalled shows in ``database`` and makes the status
-"degraded" (the reason in ``degraded``), but is no reason for 503: rows are buffered, nothing
-is lost.
+``silence_timeout``), the last snapshot is under 3 intervals old and no essential task has
+crashed; 503 otherwise, with the reasons. A database that is down or stalled shows in
+``database`` and makes the status "degraded" (the reason in ``degraded``), but is no reason for
+503: rows are buffered, nothing is lost.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_collector.monitoring.sources import CollectorStatus, DatabaseStatus
+from data_collector.wording import plural
 
 #: the last snapshot must be younger than this many intervals
 HEALTH_SNAPSHOT_INTERVALS = 3
@@ -40,7 +41,7 @@ def health(status: CollectorStatus, rules: HealthRules) -> tuple[int, dict[str, 
             "last_message_age_s": None if age is None else round(age, 3),
         }
         if n_up < expected:
-            reasons.append(f"{venue}: {n_up}/{expected} connections up")
+            reasons.append(f"{venue}: {n_up}/{plural(expected, 'connection')} up")
         if age is None or age > rules.silence_timeout:
             reasons.append(f"{venue}: no message for {'ever' if age is None else f'{age:.1f}s'}")
     last_tick = status.last_tick_time
@@ -50,6 +51,7 @@ def health(status: CollectorStatus, rules: HealthRules) -> tuple[int, dict[str, 
         reasons.append(f"last snapshot {shown}")
     db = status.database
     degraded = [f"database {db.state}: {db.last_error}"] if db and db.state != "up" else []
+    reasons.extend(f"task {task} crashed: {error}" for task, error in status.crashed_tasks.items())
     body: dict[str, Any] = {
         "status": "unhealthy" if reasons else "degraded" if degraded else "ok",
         "reasons": reasons,
@@ -59,6 +61,7 @@ def health(status: CollectorStatus, rules: HealthRules) -> tuple[int, dict[str, 
         "last_snapshot_age_s": None if tick_age is None else round(tick_age, 3),
         "database": _database(status.database),
         "open_opportunities": status.open_opportunities,
+        "crashed_tasks": status.crashed_tasks,
     }
     return (200 if not reasons else 503), body
 

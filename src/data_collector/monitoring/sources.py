@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -74,6 +74,8 @@ class CollectorStatus:
     #: None: a dry run, no database
     database: DatabaseStatus | None
     open_opportunities: int
+    #: essential background task -> what ended it (the collector is stopping)
+    crashed_tasks: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class MonitoringSources:
     database: Callable[[], WriterCounters | None]
     open_opportunities: Callable[[], int]
     clock_ns: Callable[[], int] = time.time_ns
+    #: essential background task -> what ended it
+    crashed_tasks: Callable[[], Mapping[str, str]] = dict
 
     @property
     def venues(self) -> tuple[str, ...]:
@@ -114,4 +118,5 @@ class MonitoringSources:
             last_tick_time=ticks.last_tick_time,
             database=None if database is None else DatabaseStatus.of(database),
             open_opportunities=self.open_opportunities(),
+            crashed_tasks=dict(self.crashed_tasks()),
         )
