@@ -13,7 +13,7 @@ def test_an_opening_names_symbol_venues_prices_percentages_and_size() -> None:
     assert alert.title == "Arbitrage SOL/USDT: 6.75% net"
     assert alert.body.splitlines() == [
         "SOL/USDT: buy MEXC 149.75, sell GATEIO 160.23",
-        "7.00% gross, 6.75% net of fees, size 2.5 ($10.48 per unit)",
+        "7.00% gross, 6.75% net of fees, size 2.5 SOL: net profit $25.21 (gap $10.48 per unit)",
         "opened 2026-11-23 14:40:07 UTC",
     ]
     assert alert.key == ("arbitrage", "SOL/USDT", "mexc", "gateio")
@@ -46,7 +46,10 @@ def test_a_digest_lists_each_alert_and_takes_the_most_severe_kind() -> None:
     assert d.count == len(burst) == DIGEST_LINES + 6
     assert d.title == f"{len(burst)} alerts (arbitrage_alert, venue_down)"
     lines = d.body.splitlines()
-    assert lines[0].startswith("T000/USDT: buy MEXC 149.75, sell GATEIO 160.23, 7.00% gross")
+    assert lines[0] == (
+        "T000/USDT: buy MEXC 149.75, sell GATEIO 160.23, 7.00% gross, 6.75% net, "
+        "size 2.5 T000, net profit $25.21"
+    )
     assert lines[-1] == "... and 6 more" and len(lines) == DIGEST_LINES + 1
     assert d.kind == "failure"
 

@@ -50,7 +50,7 @@ def status(**overrides: Any) -> CollectorStatus:
         "missed": 0,
         "rows": 40,
         "last_tick_time": datetime.fromtimestamp(NOW_NS / 1e9 - 1, UTC),
-        "database": DatabaseStatus(True, 0, 40, 0, None),
+        "database": DatabaseStatus("up", 0, 40, 0, None),
         "open_opportunities": 0,
     }
     return CollectorStatus(**(fields | overrides))
@@ -64,6 +64,7 @@ def sources(
     database: WriterCounters | None = None,
     open_opportunities: int = 0,
     clock: Clock | None = None,
+    crashed_tasks: Mapping[str, str] | None = None,
 ) -> MonitoringSources:
     return MonitoringSources(
         venue_stats=stats,
@@ -72,6 +73,7 @@ def sources(
         database=lambda: database,
         open_opportunities=lambda: open_opportunities,
         clock_ns=clock if clock is not None else Clock(),
+        crashed_tasks=lambda: crashed_tasks or {},
     )
 
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data_collector.alerts.events import AlertRecord, PairSilent, VenueDown, VenueUp
-from data_collector.analytics.formatting import format_money, format_price, format_qty
+from data_collector.analytics.formatting import (
+    format_amount,
+    format_money,
+    format_price,
+    format_qty,
+)
 from data_collector.analytics.records import OpportunityClosed, OpportunityOpened
 
 #: apprise's notify types, as plain strings, least to most severe
@@ -62,16 +67,18 @@ def _opened(r: OpportunityOpened) -> Alert:
     symbol, buy, sell = str(r.pair), r.buy_exchange.upper(), r.sell_exchange.upper()
     prices = f"buy {buy} {format_price(r.buy_price)}, sell {sell} {format_price(r.sell_price)}"
     pcts = f"{r.gross_pct:.2f}% gross, {r.net_pct:.2f}% net"
+    size = f"size {format_qty(r.size)} {r.pair.base}" if r.size is not None else "size unknown"
+    profit = f"net profit {format_amount(r.net_profit, r.pair.quote)}"
     return Alert(
         event="arbitrage_alert",
         key=opportunity_key(symbol, r.buy_exchange, r.sell_exchange),
         title=f"Arbitrage {symbol}: {r.net_pct:.2f}% net",
         body=(
-            f"{symbol}: {prices}\n{pcts} of fees, size {format_qty(r.size)} "
-            f"({format_money(r.opportunity, r.pair.quote)} per unit)\n"
+            f"{symbol}: {prices}\n{pcts} of fees, {size}: {profit} "
+            f"(gap {format_money(r.opportunity, r.pair.quote)} per unit)\n"
             f"opened {r.opened_at:%Y-%m-%d %H:%M:%S} UTC"
         ),
-        line=f"{symbol}: {prices}, {pcts}, size {format_qty(r.size)}",
+        line=f"{symbol}: {prices}, {pcts}, {size}, {profit}",
         kind="warning",
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from data_collector.monitoring.sources import CollectorStatus
+from data_collector.wording import plural
 
 
 class ConnectionStatusLog:
@@ -43,8 +44,8 @@ class ConnectionStatusLog:
                 + st.dropped_invalid
                 + st.dropped_unknown,
                 summary=(
-                    f"[CONNECTION] {venue.upper()}: {up}/{expected} connections up, "
-                    f"{rate_text} updates/min, {st.reconnects} reconnects, {age_text}"
+                    f"[CONNECTION] {venue.upper()}: {up}/{plural(expected, 'connection')} up, "
+                    f"{rate_text} updates/min, {plural(st.reconnects, 'reconnect')}, {age_text}"
                 ),
             )
 
