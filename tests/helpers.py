@@ -22,6 +22,9 @@ from data_collector.simulator import Simulator
 REPO = Path(__file__).resolve().parents[1]
 MEXC_FEE, GATE_FEE = 0.0005, 0.002
 
+#: a DSN for dry runs: never used, and it would fail at once if anything tried it
+NO_DB = "postgresql://nobody@127.0.0.1:1/none"
+
 #: log events captured by structlog.testing.capture_logs (the ``logs`` fixture)
 Log = list[dict[str, Any]]
 
@@ -77,6 +80,17 @@ alerts: {extra.get("alerts", "{}")}
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return load_config(path, env={})
+
+
+def plant_gap(sim: Simulator, pair: Pair, above: float = 1.08) -> str:
+    """Hold Gate.io's bid for ``pair`` ``above`` times MEXC's last ask (1.08: about 7.75 % net
+    of both default fees) until ``sim.venues["gateio"].release(pair)``; returns that bid."""
+    last = sim.venues["mexc"].last_sent(pair)
+    assert last is not None, f"MEXC has not quoted {pair} yet"
+    ask = float(last["ask"])
+    bid = f"{ask * above:.6g}"
+    sim.venues["gateio"].set_quote(pair, bid, "2.5", f"{ask * above * 1.001:.6g}", "3", hold=True)
+    return bid
 
 
 @asynccontextmanager

@@ -1,4 +1,5 @@
-"""Command line: ``python run.py [--config PATH] [--status | --dry-run | --simulate] ...``."""
+"""Command line: ``python run.py [--config PATH] [--status | --test-alerts | --dry-run]
+[--simulate] ...``."""
 
 from __future__ import annotations
 

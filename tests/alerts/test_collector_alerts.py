@@ -16,10 +16,8 @@ from data_collector.cache import Snapshot
 from data_collector.scheduler import TickStats
 from data_collector.simulator import Simulator, pairs_for
 from tests.alerts.helpers import Receiver, refused_url
-from tests.helpers import make_config, running, wait_for_ticks, wait_until
+from tests.helpers import NO_DB, make_config, plant_gap, running, wait_for_ticks, wait_until
 from tests.monitoring.helpers import get, sample
-
-NO_DB = "postgresql://nobody@127.0.0.1:1/none"  # a dry run never uses it
 
 
 @pytest.mark.timeout(90)
@@ -51,10 +49,8 @@ async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delayin
             await wait_for_ticks(collector, 1)
             missed_before = collector.scheduler.stats.missed
 
-            mexc, gate = sim.venues["mexc"], sim.venues["gateio"]
-            ask = float(mexc.last_sent(sol)["ask"])  # type: ignore[index]
-            bid = f"{ask * 1.08:.6g}"  # 8 % above MEXC's ask: ~7.75 % net of both fees
-            gate.set_quote(sol, bid, "2.5", f"{ask * 1.081:.6g}", "3", hold=True)
+            gate = sim.venues["gateio"]
+            bid = plant_gap(sim, sol)
             await wait_until(lambda: good.got("SOL/USDT: buy MEXC"), what="the open")
             gate.release(sol)
             await wait_until(

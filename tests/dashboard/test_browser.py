@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from data_collector.simulator import Simulator, pairs_for
-from tests.helpers import make_config, running
+from tests.helpers import NO_DB, make_config, plant_gap, running
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -28,7 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-NO_DB = "postgresql://nobody@127.0.0.1:1/none"  # a dry run never uses it
 
 
 def _unavailable(reason: str) -> None:
@@ -94,11 +93,7 @@ async def test_the_dashboard_fills_updates_live_and_shows_a_planted_opportunity(
                 )
                 assert loads == []
                 # a planted gap: Gate.io bids 8 % above MEXC's ask
-                ask = float(sim.venues["mexc"].last_sent(sol)["ask"])  # type: ignore[index]
-                bid = f"{ask * 1.08:.6g}"
-                sim.venues["gateio"].set_quote(
-                    sol, bid, "2.5", f"{ask * 1.081:.6g}", "3", hold=True
-                )
+                plant_gap(sim, sol)
                 row = f"#open tr[data-key='{sol} mexc gateio']"
                 await page.wait_for_selector(row, timeout=10_000)
                 net = await page.text_content(f"{row} td.net")
