@@ -47,7 +47,6 @@ from data_collector.venues import get_venue
 from data_collector.wording import plural
 
 if TYPE_CHECKING:
-    from data_collector.dashboard.feed import DashboardFeed
     from db.writer import SnapshotWriter
 
 log = structlog.get_logger("data_collector.collector")
@@ -72,7 +71,7 @@ class Collector:
     #: None: no alert targets configured
     alerts: Alerts | None = None
     #: None: monitoring (which serves the dashboard) is disabled or could not listen
-    dashboard: DashboardFeed | None = None
+    dashboard: DashboardRoutes | None = None
 
     def __init__(self, config: Config, *, dry_run: bool = False, simulate: bool = False) -> None:
         self.config = config
@@ -180,13 +179,9 @@ class Collector:
         if config.monitoring.enabled:
             rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
             m = config.monitoring
-            self.dashboard = build_dashboard(config, self.analytics, self.sources)
+            self.dashboard = DashboardRoutes(build_dashboard(config, self.analytics, self.sources))
             self.monitoring = MonitoringServer(
-                self.sources,
-                rules,
-                m.host,
-                m.port,
-                extra_routes=DashboardRoutes(self.dashboard).routes(),
+                self.sources, rules, m.host, m.port, extra_routes=self.dashboard.routes()
             )
 
     async def _start_monitoring(self) -> None:
@@ -210,7 +205,7 @@ class Collector:
             return
         self.scheduler.add_observer(monitoring.after_tick)
         if self.dashboard is not None:
-            self.scheduler.add_observer(self.dashboard.after_tick)
+            self.scheduler.add_observer(self.dashboard.feed.after_tick)
             url = f"{monitoring.url}/"
             log.info("dashboard_started", url=url, summary=f"Live dashboard on {url}")
 

@@ -62,9 +62,9 @@ async def test_a_stalled_viewer_drops_frames_while_another_gets_every_one() -> N
     for pair in pairs:
         put(cache, "mexc", pair, "100.00001", "100.00002")
     feed = Dashboard(cache).feed
-    routes = DashboardRoutes(feed).routes()
+    dashboard = DashboardRoutes(feed)
     server = MonitoringServer(
-        sources({}, {}), HealthRules(30, 1), "127.0.0.1", 0, extra_routes=routes
+        sources({}, {}), HealthRules(30, 1), "127.0.0.1", 0, extra_routes=dashboard.routes()
     )
     await server.start()
     stalled = socket.create_connection(("127.0.0.1", server.port))
@@ -85,9 +85,15 @@ async def test_a_stalled_viewer_drops_frames_while_another_gets_every_one() -> N
                 assert ticks_seen == list(range(1, 61))
             dropped = sum(v.dropped for v in feed.viewers)
             assert dropped > 0, "the stalled viewer should have lost frames"
+        # Shutdown ends the stream stuck writing to the stalled viewer: the server's stop does
+        # not wait for it (aiohttp would wait up to 60 s for a handler).
+        dashboard.close()
+        async with asyncio.timeout(5):
+            await server.stop()
+        assert not feed.viewers
     finally:
         stalled.close()
-        feed.close()
+        dashboard.close()
         await server.stop()
 
 

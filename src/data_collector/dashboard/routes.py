@@ -37,6 +37,16 @@ class DashboardRoutes:
     def __init__(self, feed: DashboardFeed) -> None:
         self.feed = feed
         self._assets = _read_assets()
+        self._streams: set[asyncio.Task[object]] = set()
+        self._closed = False
+
+    def close(self) -> None:
+        """End every open stream, also one stuck writing to a viewer that stopped reading, so
+        the server's shutdown never waits on a viewer."""
+        self._closed = True
+        self.feed.close()
+        for task in self._streams:
+            task.cancel()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -70,6 +80,8 @@ class DashboardRoutes:
         return web.Response(body=payload, content_type="application/json")
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
+        if self._closed:
+            raise web.HTTPServiceUnavailable()
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -79,6 +91,9 @@ class DashboardRoutes:
         )
         await response.prepare(request)
         viewer = self.feed.subscribe()
+        task = asyncio.current_task()
+        assert task is not None
+        self._streams.add(task)
         try:
             await response.write(f"retry: {RECONNECT_MS}\n\n".encode())
             while (frame := await viewer.next()) is not None:
@@ -87,6 +102,7 @@ class DashboardRoutes:
             pass  # the viewer went away or stopped reading: its stream ends here
         finally:
             self.feed.unsubscribe(viewer)
+            self._streams.discard(task)
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
