@@ -69,8 +69,11 @@ async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delayin
                 10,
                 what="the hanging and the refusing target counted failed",
             )
+            # open, close, down, up: counted once the receiver answered (alone or in digests)
+            await wait_until(lambda: alerts.counters().sent["json"] >= 4, what="4 alerts sent")
             assert collector.scheduler.stats.missed == missed_before
-            assert max(lateness) < 0.25, lateness  # a blocked loop would be late by >= 1 s
+            # a send blocking the loop would make a tick late by its whole 1 s timeout
+            assert max(lateness) < 0.5, lateness
             assert collector.monitoring is not None
             _, metrics, _ = await get(f"{collector.monitoring.url}/metrics")
 
