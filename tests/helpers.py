@@ -14,10 +14,14 @@ from typing import Any
 import asyncpg
 import pytest
 
+from data_collector.cache import QuoteCache
 from data_collector.collector import Collector
 from data_collector.config import Config, load_config
+from data_collector.connection import ConnectionSettings
+from data_collector.manager import FeedManager
 from data_collector.pairs import Pair
 from data_collector.simulator import Simulator
+from data_collector.venues import get_venue
 
 REPO = Path(__file__).resolve().parents[1]
 MEXC_FEE, GATE_FEE = 0.0005, 0.002
@@ -89,6 +93,22 @@ async def running(config: Config, *, dry_run: bool = False) -> AsyncIterator[Col
         collector.stop()
         async with asyncio.timeout(15):
             await collector.close()
+
+
+@asynccontextmanager
+async def feeds(
+    sim: Simulator, pairs: list[Pair], settings: ConnectionSettings
+) -> AsyncIterator[FeedManager]:
+    """A started FeedManager on a fresh QuoteCache (``manager.cache``) for every venue the
+    running simulator serves; stopped on exit."""
+    cache = QuoteCache(tuple(sim.venues), pairs)
+    venues = {name: (get_venue(name), url) for name, url in sim.urls.items()}
+    manager = FeedManager(cache, venues, pairs, settings)
+    await manager.start()
+    try:
+        yield manager
+    finally:
+        await manager.stop()
 
 
 async def wait_for_ticks(collector: Collector, n: int, timeout: float = 15) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from data_collector.config import ConfigError, config_warnings, load_config
 from data_collector.pairs import Pair, parse_pair
+from data_collector.venues import VENUES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,7 +85,7 @@ def test_unset_variable_without_default_names_key_and_variable(tmp_path: Path) -
         ("database: {passwd: x}", "database.passwd", "password"),
         ("exchanges: {mexc: {taker_fee: 0.5}}", "exchanges.mexc.taker_fee", "fraction"),
         ("exchanges: {mexc: {websocket_url: http://x}}", "exchanges.mexc.websocket_url", "wss://"),
-        ("exchanges: {binance: {taker_fee: 0.001}}", "exchanges.binance", "supported"),
+        ("exchanges: {kraken: {taker_fee: 0.001}}", "exchanges.kraken", "supported"),
         ("database: {port: 70000}", "database.port", "70000"),
         ("monitoring: {enabled: maybe}", "monitoring.enabled", "maybe"),
     ],
@@ -112,6 +113,35 @@ def test_partial_exchange_block_takes_the_venue_defaults(tmp_path: Path) -> None
     assert config.exchanges["mexc"].websocket_url == "wss://wbs-api.mexc.com/ws"
     assert config.exchanges["mexc"].taker_fee == 0.001
     assert config.exchanges["gateio"].taker_fee == 0.002
+
+
+def test_every_registered_venue_is_configurable_with_its_module_defaults(tmp_path: Path) -> None:
+    names = ", ".join(VENUES)
+    config = load_config(write(tmp_path, f"data_collector: {{exchanges: [{names}]}}"), env={})
+    assert config.data_collector.exchanges == list(VENUES)
+    for name, venue in VENUES.items():
+        assert config.exchanges[name].websocket_url == venue.default_url
+        assert config.exchanges[name].taker_fee == venue.default_taker_fee
+    # left out, the list of venues is every registered one
+    assert load_config(write(tmp_path, "{}"), env={}).data_collector.exchanges == list(VENUES)
+
+
+def test_an_unknown_venue_is_refused_naming_every_registered_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "data_collector: {exchanges: [kraken]}"), env={})
+    assert all(name in str(err.value) for name in VENUES)
+
+
+def test_pair_silence_timeout_is_a_bounded_setting(tmp_path: Path) -> None:
+    text = "data_collector: {connection: {pair_silence_timeout: %s}}"
+    config = load_config(write(tmp_path, text % 30), env={})
+    assert config.data_collector.connection.pair_silence_timeout == 30
+    assert (
+        load_config(write(tmp_path, "{}"), env={}).data_collector.connection.pair_silence_timeout
+        == 120
+    )
+    with pytest.raises(ConfigError, match=r"^data_collector\.connection\.pair_silence_timeout: 0 "):
+        load_config(write(tmp_path, text % 0), env={})
 
 
 def test_symbols_override(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ RANGES: dict[str, Allowed] = {
     "data_collector.connection.rotation_margin": _seconds(0, DAY),
     "data_collector.connection.max_lifetime_override": _seconds(1, 7 * DAY, "or leave it out"),
     "data_collector.connection.subscribe_timeout": _seconds(1, 600),
+    "data_collector.connection.pair_silence_timeout": _seconds(1, DAY),
     "database.port": Allowed(1, 65535, "a TCP port", whole=True),
     "database.buffer_max_rows": Allowed(
         0, 100_000_000, "rows", whole=True, example="0 = 15 minutes of snapshots"
