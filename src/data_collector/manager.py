@@ -27,14 +27,14 @@ import msgspec
 import structlog
 
 from data_collector.cache import Outcome, QuoteCache, VenueStats
-from data_collector.connection import ConnectionSettings, IntervalPing, Link
+from data_collector.connection import ConnectionSettings, Link, keepalive_for
 from data_collector.pairs import Pair
 from data_collector.venues.base import (
     Malformed,
     ParseResult,
     QuoteUpdate,
+    RestartNotice,
     SubscribeResult,
-    Upgrade,
     Venue,
     VenueError,
 )
@@ -158,9 +158,17 @@ class _LinkFeed:
             self._on_ack(link, tid, result)
         elif isinstance(result, Malformed):
             self._malformed(result, data)
-        elif isinstance(result, Upgrade):
-            log.warning("venue_upgrade", exchange=self.vf.name, link=link.name, transport=tid)
-            link.request_rotation("upgrade", tid)  # make-before-break: no gap
+        elif isinstance(result, RestartNotice):
+            log.warning(
+                "venue_restart_notice",
+                exchange=self.vf.name,
+                link=link.name,
+                transport=tid,
+                reason=result.reason,
+                summary=f"{self.vf.name}: {link.name} will be closed by the venue "
+                f"({result.reason}): moving to a new connection",
+            )
+            link.request_rotation(result.reason, tid)  # make-before-break: no gap
         elif isinstance(result, VenueError):
             log.warning(
                 "venue_error", exchange=self.vf.name, link=link.name, message=result.message
@@ -216,7 +224,7 @@ class _LinkFeed:
         subs.recheck = False
         missing = [s for s in self.symbols if s not in subs.accepted]
         messages = self.vf.venue.subscribe_messages(missing, time.time())
-        subs.sent += sum(link.send(m, tid) for m in messages)
+        subs.sent += link.send_subscriptions(messages, tid)
         log.info(
             "resubscribing",
             exchange=self.vf.name,
@@ -331,11 +339,13 @@ class FeedManager:
             name,
             vf.url,
             self.settings,
-            keepalive=IntervalPing(venue.ping_message, venue.ping_interval),
+            keepalive=keepalive_for(venue.keepalive, venue.ping_message, venue.ping_interval),
             lifetime=venue.max_connection_lifetime,
             on_frame=feed.on_frame,
             on_connected=feed.on_connected,
             on_lost=feed.on_lost,
+            budget=venue.control_budget,
+            counters=vf.stats,
         )
         feed.link = link
         vf.links.append(feed)
