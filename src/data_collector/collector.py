@@ -23,6 +23,7 @@ from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.demo import start_simulator
+from data_collector.feed_watch import FeedWatch, log_subscriptions
 from data_collector.lifecycle import Cleanup, cancel_all, run_cleanups, watched
 from data_collector.manager import FeedManager
 from data_collector.monitoring.connections import ConnectionStatusLog
@@ -48,6 +49,7 @@ class Collector:
 
     cache: QuoteCache
     manager: FeedManager
+    feed_watch: FeedWatch
     scheduler: SnapshotScheduler
     analytics: Analytics
     #: what monitoring (and the connection status line) reads of this collector
@@ -81,6 +83,7 @@ class Collector:
             watched(self.scheduler.run(), "snapshot-scheduler"),
             watched(self._analytics_loop(), "analytics"),
             watched(self._report_subscriptions(), "subscribe-report"),
+            watched(self.feed_watch.run(), "feed-watch"),
         ]
         self.started.set()
         return True
@@ -122,6 +125,7 @@ class Collector:
         self.cache = cache = QuoteCache(dc.exchanges, pairs)
         venues = {name: (get_venue(name), urls[name]) for name in dc.exchanges}
         self.manager = FeedManager(cache, venues, pairs, dc.connection)
+        self.feed_watch = FeedWatch(self.manager, dc.connection.pair_silence_timeout)
         self.analytics = Analytics(
             fees={name: config.exchanges[name].taker_fee or 0.0 for name in dc.exchanges},
             arbitrage_threshold=dc.analytics.arbitrage_threshold,
@@ -143,6 +147,7 @@ class Collector:
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
             open_opportunities=lambda: self.analytics.open_opportunities,
+            silent_pairs=self.feed_watch.silent_pairs,
         )
         if config.monitoring.enabled:
             rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
@@ -183,7 +188,8 @@ class Collector:
                 log.exception("analytics_failed")
 
     async def _report_subscriptions(self) -> None:
-        """Log the start-up line once every requested channel is acknowledged (or rejected)."""
+        """Log the start-up line once every requested channel is acknowledged (or rejected),
+        or after SUBSCRIBE_REPORT_TIMEOUT with what is missing."""
         manager = self.manager
         expected = len(self.cache.venues) * len(self.cache.pairs)
         deadline = time.monotonic() + SUBSCRIBE_REPORT_TIMEOUT
@@ -195,14 +201,7 @@ class Collector:
             if manager.subscribed_channels() + rejected() >= expected:
                 break
             await asyncio.sleep(0.05)
-        channels = manager.subscribed_channels()
-        log.info(
-            "subscriptions_ready",
-            channels=channels,
-            expected=expected,
-            rejected=rejected(),
-            summary=f"Subscribed to {channels} book ticker channels",
-        )
+        log_subscriptions(manager, log)
 
 
 async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
