@@ -14,6 +14,7 @@ import contextlib
 import os
 import time
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,25 +22,7 @@ import numpy as np
 from bench.proto import cpu_seconds, emit, serve
 from data_collector.logsetup import configure_logging
 from data_collector.pairs import Pair
-from data_collector.simulator import Simulator, VenueServer, pairs_for
-
-
-class _StampingTransport:
-    """Stands in for a session's picows transport: notes the wall clock right before each
-    send (the send() syscall itself may run the receiver's wake-up before it returns)."""
-
-    __slots__ = ("_recorder", "_transport")
-
-    def __init__(self, transport: Any, recorder: SendRecorder) -> None:
-        self._transport = transport
-        self._recorder = recorder
-
-    def send(self, *args: Any) -> None:
-        self._recorder.stamp = time.time_ns()
-        self._transport.send(*args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
+from data_collector.simulator import ClientSession, Quote, Simulator, VenueServer, pairs_for
 
 
 class SendRecorder:
@@ -51,25 +34,16 @@ class SendRecorder:
         self.idx: list[int] = []
         self.seq: list[int] = []
         self.ns: list[int] = []
-        self.stamp = 0
-        self._orig = server._push_to
 
     def install(self) -> None:
-        """Wrap the sessions open now (the latency case subscribes before recording)."""
-        for session in self.server.sessions:
-            if not isinstance(session.transport, _StampingTransport):
-                session.transport = _StampingTransport(session.transport, self)
-        orig, idx_, seq_, ns_ = self._orig, self.idx, self.seq, self.ns
+        idx_, seq_, ns_, clock = self.idx.append, self.seq.append, self.ns.append, time.time_ns
 
-        def push_to(session: Any, idx: int, quote: Any, encoded: Any, now: float) -> None:
-            before = session.frames_sent
-            orig(session, idx, quote, encoded, now)
-            if session.frames_sent != before:
-                ns_.append(self.stamp)
-                idx_.append(idx)
-                seq_.append(quote.sequence)
+        def before_send(session: ClientSession, idx: int, quote: Quote) -> None:
+            ns_(clock())
+            idx_(idx)
+            seq_(quote.sequence)
 
-        self.server._push_to = push_to  # type: ignore[method-assign]
+        self.server.observe_pushes(before_send)
 
     def dump(self, path: str) -> int:
         np.savez(
@@ -89,29 +63,17 @@ def make_deterministic(sim: Simulator) -> dict[str, int]:
     started alike send byte-identical frames apart from the send-time fields. Returns the
     running CRC32 of the flooded quotes per venue (proof that the clients got the same frames).
     """
-    market = sim.market
-    real_mid = market.mid
-    clock = [0.0]
-    market._updated = [0.0] * len(market)
-
-    def mid(idx: int, now: float | None = None) -> float:
-        clock[0] += 0.001
-        return real_mid(idx, clock[0])
-
-    market.mid = mid  # type: ignore[method-assign]
+    sim.market.use_virtual_clock(0.001)
     digests = {name: 0 for name in sim.venues}
     for name, venue in sim.venues.items():
-        real_batch = venue._flood_batch
 
-        def batch(indices: list[int], size: int, _name: str = name, _real: Any = real_batch):
-            quotes = _real(indices, size)
+        def fingerprint(batch: Sequence[tuple[int, Quote]], _name: str = name) -> None:
             text = "".join(
-                f"{i}|{q.sequence}|{q.bid}|{q.bid_qty}|{q.ask}|{q.ask_qty};" for i, q in quotes
+                f"{i}|{q.sequence}|{q.bid}|{q.bid_qty}|{q.ask}|{q.ask_qty};" for i, q in batch
             )
             digests[_name] = zlib.crc32(text.encode(), digests[_name])
-            return quotes
 
-        venue._flood_batch = batch  # type: ignore[method-assign]
+        venue.observe_floods(fingerprint)
     return digests
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from bench.common import CaseResult, median
 from data_collector.simulator import Market, pairs_for
 from db.pool import connect
-from db.writer import COLUMNS, SnapshotRow, SnapshotWriter
+from db.rows import COLUMNS, SnapshotRow
+from db.writer import SnapshotWriter
 
 TABLE = "book_ticker_snapshots"
 POLL = 0.001

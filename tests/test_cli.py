@@ -22,7 +22,7 @@ from tests.cli_process import (
     stop,
     write_config,
 )
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 
 def test_help_lists_every_flag(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_process import free_port, get_health, reaped, start_cli, stop, write_config
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 #: snapshots that must follow the failed write before the test believes collection goes on
 TICKS_AFTER_FAILURE = 3

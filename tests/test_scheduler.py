@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -148,3 +150,10 @@ def test_capture_measures_lateness_on_the_clock_it_is_given() -> None:
     stats = scheduler.stats
     assert row[7] == stats.last_tick_time == datetime.fromtimestamp(1_000_000_000, UTC)
     assert stats.last_lateness_s == pytest.approx(0.75 - stats.last_duration_s)
+
+
+def test_the_scheduler_imports_no_database_driver() -> None:
+    """Domain code builds rows without pulling asyncpg in (checked in a fresh interpreter)."""
+    code = "import sys, data_collector.scheduler; print('asyncpg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -18,7 +18,7 @@ import numpy as np
 import structlog
 
 from data_collector.cache import QuoteCache, Snapshot
-from db.writer import SnapshotRow
+from db.rows import SnapshotRow
 
 log = structlog.get_logger(__name__)
 

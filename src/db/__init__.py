@@ -1,21 +1,7 @@
-"""PostgreSQL layer: schema migrations, the snapshot writer, status, embedded server."""
+"""PostgreSQL layer: schema migrations, table writers, status, embedded server.
 
-from db.dsn import build_dsn, redact_dsn, redact_text
-from db.migrations import apply_migrations, default_migrations_dir
-from db.pool import create_pool
-from db.status import DatabaseStatus, database_status
-from db.writer import SnapshotRow, SnapshotWriter, WriterStats
-
-__all__ = [
-    "DatabaseStatus",
-    "SnapshotRow",
-    "SnapshotWriter",
-    "WriterStats",
-    "apply_migrations",
-    "build_dsn",
-    "create_pool",
-    "database_status",
-    "default_migrations_dir",
-    "redact_dsn",
-    "redact_text",
-]
+Importing this package imports no database driver: ``db.rows``, ``db.tables``, ``db.spill``
+and ``db.writer_health`` are driver-free and used by domain code; the modules that talk to
+PostgreSQL (``db.writer``, ``db.staged_copy``, ``db.pool``, ``db.migrations``, ``db.status``)
+are imported by name where they are needed.
+"""

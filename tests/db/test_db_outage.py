@@ -13,7 +13,6 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from db.migrations import apply_migrations
 from db.writer import SnapshotWriter
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -27,16 +26,6 @@ def tick_rows(tick: int, pairs: int = 10):
         for ex in ("mexc", "gate")
         for i in range(pairs)
     ]
-
-
-@pytest.fixture
-async def migrated(pg_database):
-    conn = await asyncpg.connect(pg_database.dsn)
-    try:
-        await apply_migrations(conn)
-    finally:
-        await conn.close()
-    return pg_database
 
 
 def make_writer(dsn: str, spill_dir: Path, **kwargs) -> SnapshotWriter:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 from structlog.testing import capture_logs
 
-from db.migrations import apply_migrations
-from db.writer import SnapshotRow, SnapshotWriter, encode_rows
+from db.rows import SnapshotRow
+from db.tables import staged_table
+from db.writer import SnapshotWriter, TableWriter
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -22,16 +22,6 @@ def tick_rows(tick: int, pairs: int = 5, exchanges: tuple[str, ...] = ("mexc", "
         for ex in exchanges
         for i in range(pairs)
     ]  # fmt: skip
-
-
-@pytest.fixture
-async def migrated(pg_database):
-    conn = await asyncpg.connect(pg_database.dsn)
-    try:
-        await apply_migrations(conn)
-    finally:
-        await conn.close()
-    return pg_database
 
 
 async def fetch_all(dsn: str) -> list[asyncpg.Record]:
@@ -142,17 +132,6 @@ async def test_bad_rows_are_dropped_alone(migrated, tmp_path, pg_wait) -> None:
     assert all(e["log_level"] == "error" for e in dropped)
 
 
-def test_encode_rows_fast_path_is_plain_csv() -> None:
-    rows = tick_rows(3, pairs=2, exchanges=("gate",))
-    payload, n, rejected = encode_rows(rows)
-    assert (n, rejected) == (2, [])
-    first = payload.decode().splitlines()[0]
-    assert first == (
-        "gate,C0,USDT,100.0030,1.500,101.5,2,2024-05-01T12:00:03+00:00,"
-        "2024-05-01T12:00:02.993000+00:00"
-    )
-
-
 async def test_close_flushes_pending_rows(migrated, tmp_path) -> None:
     writer = SnapshotWriter(
         migrated.dsn, spill_dir=tmp_path, max_buffer_rows=100_000, batch_max_rows=1_000
@@ -200,3 +179,94 @@ async def test_writer_migrates_a_fresh_database(pg_database, tmp_path, pg_wait) 
     await written(writer, 10, pg_wait)
     await writer.close()
     assert len(await fetch_all(pg_database.dsn)) == 10
+
+
+# ---------------------------------------------------------------- a second table, same path
+
+LEDGER_DDL = """CREATE TABLE test_ledger (
+    key text PRIMARY KEY, value numeric NOT NULL CHECK (value >= 0), seen_at timestamptz NOT NULL
+)"""
+
+
+def encode_ledger(rows) -> tuple[bytes, int, list[str]]:
+    payload = "".join(f"{key},{value},{at.isoformat()}\n" for key, value, at in rows)
+    return payload.encode(), len(rows), []
+
+
+LEDGER = staged_table(
+    "test_ledger",
+    [("key", "text"), ("value", "numeric"), ("seen_at", "timestamptz")],
+    on_conflict="ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+    "seen_at = EXCLUDED.seen_at",
+    encode=encode_ledger,
+)
+
+
+async def ledger_db(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(LEDGER_DDL)
+    finally:
+        await conn.close()
+
+
+async def ledger_rows(dsn: str) -> list[tuple]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        records = await conn.fetch("SELECT key, value::text, seen_at FROM test_ledger ORDER BY 1")
+    finally:
+        await conn.close()
+    return [tuple(r) for r in records]
+
+
+async def test_a_writer_for_another_table_upserts_through_the_same_path(
+    migrated, tmp_path, pg_wait
+) -> None:
+    await ledger_db(migrated.dsn)
+    writer = TableWriter(migrated.dsn, LEDGER, spill_dir=tmp_path, max_buffer_rows=100)
+    await writer.start()
+    writer.submit([("a", "1.50", T0), ("b", "2", T0)])
+    await written(writer, 2, pg_wait)
+    later = T0 + timedelta(seconds=5)
+    # the same key again (an opportunity updated), a bad row, and a new key
+    writer.submit([("a", "1.75", later), ("bad", "-1", later), ("c", "3", later)])
+    await pg_wait(lambda: writer.stats.rows_written + writer.stats.rows_dropped == 5)
+    await writer.close()
+    assert await ledger_rows(migrated.dsn) == [
+        ("a", "1.75", later),
+        ("b", "2", T0),
+        ("c", "3", later),
+    ]
+    assert writer.stats.rows_dropped == 1 and writer.stats.batches_failed == 0
+    assert not list(tmp_path.iterdir())
+
+
+async def test_two_tables_spilling_into_one_directory_each_load_their_own(
+    migrated, pg_proxy, tmp_path, pg_wait
+) -> None:
+    await ledger_db(migrated.dsn)
+    dsn = pg_proxy.dsn(migrated.name)
+    options = {"spill_dir": tmp_path, "max_buffer_rows": 5, "connect_timeout": 0.25}
+    pg_proxy.refuse()
+    snapshots, ledger = SnapshotWriter(dsn, **options), TableWriter(dsn, LEDGER, **options)
+    for writer in (snapshots, ledger):
+        await writer.start()
+    snapshot_rows = tick_rows(0)
+    ledger_in = [(f"k{i}", str(i), T0) for i in range(12)]
+    snapshots.submit(snapshot_rows)
+    ledger.submit(ledger_in)
+    for writer in (snapshots, ledger):
+        await writer.close(timeout=0.5)
+    assert snapshots.stats.rows_spilled == 10 and ledger.stats.rows_spilled == 12
+    pg_proxy.resume()
+    snapshots, ledger = SnapshotWriter(dsn, **options), TableWriter(dsn, LEDGER, **options)
+    for writer in (snapshots, ledger):
+        await writer.start()
+    await pg_wait(lambda: snapshots.stats.rows_loaded_from_spill == 10, what="snapshots loaded")
+    await pg_wait(lambda: ledger.stats.rows_loaded_from_spill == 12, what="ledger loaded")
+    for writer in (snapshots, ledger):
+        await writer.close()
+        assert writer.stats.rows_dropped == 0 and writer.stats.batches_failed == 0
+    assert as_tuples(await fetch_all(migrated.dsn)) == snapshot_rows
+    assert await ledger_rows(migrated.dsn) == sorted(ledger_in)
+    assert not list(tmp_path.iterdir())

@@ -200,7 +200,75 @@ def mexc_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
     return wrapper.SerializeToString(), QuoteUpdate(symbol, *bid, *ask, time_ms, sequence)
 
 
+# --- Binance ---------------------------------------------------------------------------------
+
+EMPTY_SIDE = "0.00000000"  # Binance's writing of an empty side
+binance_ticker = keyed(
+    {
+        "u": INT64,
+        "s": st.sampled_from(["BNBUSDT", ""]),
+        "b": st.sampled_from(["25.35190000", EMPTY_SIDE, ""]),
+        "B": st.sampled_from(["31.21000000", EMPTY_SIDE]),
+        "a": st.just("25.36520000"),
+        "A": st.sampled_from(["40.66000000", EMPTY_SIDE, ""]),
+        "e": st.sampled_from(["serverShutdown", "trade"]),
+        "E": INT64,
+    }
+)
+binance_replies = keyed(
+    {
+        "result": st.none() | st.lists(st.just("btcusdt@bookTicker"), max_size=2),
+        "id": st.none() | st.integers(0, 2**63) | st.text(max_size=36),
+        "error": st.none()
+        | keyed({"code": st.integers(0, 3), "msg": st.text(max_size=40)})
+        | st.text(max_size=10),
+        "code": st.integers(0, 3),
+        "msg": st.text(max_size=40),
+    }
+)
+binance_frames = (
+    binance_ticker
+    | binance_replies
+    | keyed(
+        {
+            "stream": st.sampled_from(["bnbusdt@bookTicker", "!serverShutdown", "x@trade"]),
+            "data": binance_ticker,
+        }
+    )
+)
+
+
+def binance_shaped_check(frame: bytes, result: ParseResult) -> None:
+    # Binance refuses requests, never a symbol: no frame names a pair accepted or rejected.
+    assert not (isinstance(result, SubscribeResult) and (result.accepted or result.rejected))
+    if isinstance(result, QuoteUpdate):
+        assert result.exchange_time_ms == 0  # spot book tickers carry no exchange time
+
+
+@st.composite
+def binance_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
+    symbol = draw(st.from_regex(r"[A-Z0-9]{2,12}", fullmatch=True))
+    bid_price, bid_qty, ask_price, ask_qty = draw(st.tuples(*[sides | st.just(EMPTY_SIDE)] * 4))
+    u = draw(INT64)
+    payload: dict[str, object] = {"u": u, "s": symbol}
+    values = (bid_price, bid_qty, ask_price, ask_qty)
+    payload |= {k: v for k, v in zip("bBaA", values, strict=True) if v is not None}
+    if draw(st.booleans()):  # the combined-stream wrapping
+        payload = {"stream": symbol.lower() + "@bookTicker", "data": payload}
+    if bid_qty == EMPTY_SIDE:
+        bid_price = bid_qty = None
+    if ask_qty == EMPTY_SIDE:
+        ask_price = ask_qty = None
+    expected = QuoteUpdate(symbol, bid_price, bid_qty, ask_price, ask_qty, 0, u)
+    return json.dumps(payload).encode(), expected
+
+
 FUZZ: dict[str, Fuzz] = {
+    "binance": Fuzz(
+        shaped=binance_frames.map(lambda f: json.dumps(f).encode()),
+        quotes=binance_quotes(),
+        shaped_check=binance_shaped_check,
+    ),
     "gateio": Fuzz(
         shaped=gate_frames.map(lambda f: json.dumps(f).encode()),
         quotes=gate_quotes(),

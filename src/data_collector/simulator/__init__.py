@@ -15,25 +15,24 @@ from types import TracebackType
 from typing import Any
 
 from data_collector.pairs import Pair
-from data_collector.simulator.gateio import GatePersonality
 from data_collector.simulator.market import Market
-from data_collector.simulator.mexc import MexcPersonality
-from data_collector.simulator.server import ClientSession, Personality, VenueServer
+from data_collector.simulator.personalities import PERSONALITIES
+from data_collector.simulator.personality import Personality, VenueControl
+from data_collector.simulator.server import VenueServer
+from data_collector.simulator.session import ClientSession, Quote
 
 __all__ = [
     "DEFAULT_PAIRS",
     "PERSONALITIES",
     "ClientSession",
-    "GatePersonality",
     "Market",
-    "MexcPersonality",
     "Personality",
+    "Quote",
     "Simulator",
+    "VenueControl",
     "VenueServer",
     "pairs_for",
 ]
-
-PERSONALITIES: dict[str, type[Personality]] = {"mexc": MexcPersonality, "gateio": GatePersonality}
 
 #: liquid USDT pairs listed on both MEXC and Gate.io, most liquid first
 DEFAULT_PAIRS: list[Pair] = [

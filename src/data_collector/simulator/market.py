@@ -87,6 +87,9 @@ class Market:
         self._qty_dec = [qty_decimals(p) for p in self._mid]
         now = time.monotonic()
         self._updated = [now] * len(self.pairs)
+        #: seconds the virtual clock advances per quote (0: the walk follows monotonic time)
+        self._virtual_step = 0.0
+        self._virtual_now = 0.0
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -95,9 +98,21 @@ class Market:
         """Position of ``pair``; KeyError if the market does not list it."""
         return self._index[pair]
 
+    def use_virtual_clock(self, step: float = 0.001) -> None:
+        """Drive the walk by a clock that advances ``step`` seconds per quote instead of by
+        monotonic time, so the same seed and the same requests give the same quotes in every
+        run (the benchmarks compare clients on identical frames)."""
+        if step <= 0:
+            raise ValueError(f"virtual clock step must be > 0, got {step}")
+        self._virtual_step, self._virtual_now = step, 0.0
+        self._updated = [0.0] * len(self.pairs)
+
     def mid(self, idx: int, now: float | None = None) -> float:
         """The mid of pair ``idx`` at monotonic time ``now``, advancing the walk to it."""
-        if now is None:
+        if self._virtual_step:
+            self._virtual_now += self._virtual_step
+            now = self._virtual_now
+        elif now is None:
             now = time.monotonic()
         elapsed = now - self._updated[idx]
         if elapsed > 0.0:

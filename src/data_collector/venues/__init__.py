@@ -7,10 +7,11 @@ table all derive from :data:`VENUES`; adding a venue means adding its module her
 from __future__ import annotations
 
 from data_collector.venues.base import Venue
+from data_collector.venues.binance import Binance
 from data_collector.venues.gateio import GateIO
 from data_collector.venues.mexc import Mexc
 
-VENUES: dict[str, Venue] = {venue.name: venue for venue in (Mexc(), GateIO())}
+VENUES: dict[str, Venue] = {venue.name: venue for venue in (Mexc(), GateIO(), Binance())}
 
 
 def get_venue(name: str) -> Venue:

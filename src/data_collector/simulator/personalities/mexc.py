@@ -19,7 +19,9 @@ import msgspec
 from picows import WSMsgType
 
 from data_collector.pairs import Pair
-from data_collector.simulator.server import ClientSession, Personality, Quote, VenueServer
+from data_collector.simulator.limits import MessageRateLimit
+from data_collector.simulator.personality import Personality, VenueControl
+from data_collector.simulator.session import ClientSession, Quote
 
 AGGRE_PREFIX = "spot@public.aggre.bookTicker.v3.api.pb@"
 BATCH_PREFIX = "spot@public.bookTicker.batch.v3.api.pb@"
@@ -137,6 +139,7 @@ class MexcPersonality(Personality):
         )
         self.max_subscriptions = max_subscriptions
         self.max_messages_per_s = max_messages_per_s
+        self.inbound_limit = MessageRateLimit(max_messages_per_s)  # client text frames
         # channel -> (wrapper fields 1 and 3 plus the sendTime tag, batch body?)
         self._prefixes: dict[str, tuple[bytes, bool]] = {}
 
@@ -156,10 +159,7 @@ class MexcPersonality(Personality):
             cached = self._prefixes[key] = (prefix, key.startswith(BATCH_PREFIX))
         return cached[0] + _varint(quote.time_ms) + _body(quote, cached[1])
 
-    def on_text(self, server: VenueServer, session: ClientSession, text: str, now: float) -> None:
-        if self._over_rate(session, now):
-            server.close_session(session, "message_rate")
-            return
+    def on_text(self, server: VenueControl, session: ClientSession, text: str, now: float) -> None:
         try:
             message = _decode_json(text)
         except msgspec.DecodeError:
@@ -176,16 +176,9 @@ class MexcPersonality(Personality):
         else:
             server.count_malformed("unknown_request")
 
-    def _over_rate(self, session: ClientSession, now: float) -> bool:
-        """At most ``max_messages_per_s`` client messages per one-second window."""
-        state = session.state
-        if now - state.get("window_start", -1e9) >= 1.0:
-            state["window_start"], state["window_count"] = now, 1
-            return False
-        state["window_count"] += 1
-        return state["window_count"] > self.max_messages_per_s
-
-    def _subscribe(self, server: VenueServer, session: ClientSession, params: list[object]) -> None:
+    def _subscribe(
+        self, server: VenueControl, session: ClientSession, params: list[object]
+    ) -> None:
         accepted: list[str] = []
         rejected: list[str] = []
         for channel in params:
@@ -207,7 +200,7 @@ class MexcPersonality(Personality):
         session.send_text(_encode_json(reply).decode())
 
     def _unsubscribe(
-        self, server: VenueServer, session: ClientSession, params: list[object]
+        self, server: VenueControl, session: ClientSession, params: list[object]
     ) -> None:
         channels = [channel for channel in params if isinstance(channel, str)]
         for channel in channels:
@@ -225,3 +218,6 @@ class MexcPersonality(Personality):
             (WSMsgType.TEXT, b'{"id":0,"code":0,"msg":'),  # truncated JSON
             (WSMsgType.BINARY, b"\xff\xfe\xfd\xfc"),  # unterminated varint
         ]
+
+
+PERSONALITY = MexcPersonality

@@ -8,7 +8,7 @@ Assumptions beyond EXCHANGES.md (documented so clients can be tested against the
   but not an int32, or whose ``payload`` is not a list of strings get error code 2
   ("invalid argument: ..."); a frame that is not a JSON object gets code 1 ("bad request body").
 - Replies echo the request ``id`` when the request had one and use server time.
-- ``send_upgrade()`` sends
+- ``send_restart_notice()`` (alias ``send_upgrade()``) sends
   ``{"time":..,"time_ms":..,"channel":"","event":"upgrade","error":null,"result":null}``.
 - In a push, ``t`` (book time) and the frame's ``time_ms`` are the same instant; a side whose
   value is None is left out of ``result``, an empty string is sent as ``""``.
@@ -25,13 +25,8 @@ import msgspec
 from picows import WSMsgType
 
 from data_collector.pairs import Pair
-from data_collector.simulator.server import (
-    ClientSession,
-    Personality,
-    Quote,
-    VenueServer,
-    now_ms,
-)
+from data_collector.simulator.personality import Personality, VenueControl
+from data_collector.simulator.session import ClientSession, Quote, now_ms
 
 CHANNEL = "spot.book_ticker"
 MAX_CLOCK_SKEW = 60.0
@@ -116,10 +111,10 @@ class GatePersonality(Personality):
     def encode_push(self, key: str, symbol: str, quote: Quote) -> bytes:
         return encode_update(symbol, quote)
 
-    def upgrade_message(self) -> str:
+    def restart_notice(self, session: ClientSession) -> str:
         return _reply(None, "", "upgrade", None, None)
 
-    def on_text(self, server: VenueServer, session: ClientSession, text: str, now: float) -> None:
+    def on_text(self, server: VenueControl, session: ClientSession, text: str, now: float) -> None:
         try:
             message = _decode_json(text)
         except msgspec.DecodeError:
@@ -167,7 +162,7 @@ class GatePersonality(Personality):
 
     @staticmethod
     def _apply(
-        server: VenueServer, session: ClientSession, payload: list[str], subscribe: bool
+        server: VenueControl, session: ClientSession, payload: list[str], subscribe: bool
     ) -> list[str]:
         """(Un)subscribe the known pairs of ``payload``; returns the unknown ones."""
         unknown: list[str] = []
@@ -196,3 +191,6 @@ def _is_int(value: object) -> bool:
 
 def _error(code: int, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
+
+
+PERSONALITY = GatePersonality
