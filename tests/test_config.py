@@ -303,7 +303,9 @@ def test_allowed_but_doubtful_values_give_warnings(tmp_path: Path) -> None:
     )
     warnings = dict(config_warnings(config))
     assert "60%" in warnings["data_collector.analytics.arbitrage_threshold"]
-    assert "mexc's 15 s ping" in warnings["data_collector.connection.silence_timeout"]
+    silence = warnings["data_collector.connection.silence_timeout"]
+    assert "ping interval of mexc (15 s)" in silence
+    assert all(f"{name} (" in silence for name in VENUES if VENUES[name].ping_interval > 10)
 
 
 def test_relative_paths_are_relative_to_the_config_file(
