@@ -56,23 +56,37 @@ def events(logs: Log, name: str, **match: Any) -> Log:
     return [e for e in logs if e["event"] == name and all(e.get(k) == v for k, v in match.items())]
 
 
+#: the tests' taker fees where they differ from the venue modules' defaults
+TEST_FEES = {"mexc": MEXC_FEE, "gateio": GATE_FEE}
+DEFAULT_CONNECTION = (
+    "{silence_timeout: 5, pong_timeout: 3, reconnect_initial_delay: 0.1, reconnect_max_delay: 0.5}"
+)
+
+
 def make_config(
     tmp_path: Path, sim: Simulator, pairs: list[Pair], dsn: str, **extra: str
 ) -> Config:
-    """A collector config for the simulator's venues (written to ``tmp_path/config.yaml``)."""
+    """A collector config for every venue the simulator serves (written to
+    ``tmp_path/config.yaml``). ``extra`` may set ``analytics_interval``, ``monitoring_port``
+    and, as YAML flow mappings, ``connection`` and ``analytics``."""
     symbols = ", ".join(f'"{p}"' for p in pairs)
+    exchanges = "\n".join(
+        f"  {name}: {{websocket_url: \"{url}\""
+        + (f", taker_fee: {TEST_FEES[name]}" if name in TEST_FEES else "")
+        + "}"
+        for name, url in sim.urls.items()
+    )
     text = f"""
 data_collector:
   snapshot_interval: 1
   analytics_interval: {extra.get("analytics_interval", 10)}
-  exchanges: ["mexc", "gateio"]
+  exchanges: [{", ".join(sim.urls)}]
   symbols: [{symbols}]
   data_dir: "{tmp_path / "data"}"
-  connection: {{silence_timeout: 5, pong_timeout: 3, reconnect_initial_delay: 0.1,
-               reconnect_max_delay: 0.5}}
+  connection: {extra.get("connection", DEFAULT_CONNECTION)}
+  analytics: {extra.get("analytics", "{}")}
 exchanges:
-  mexc: {{websocket_url: "{sim.urls["mexc"]}", taker_fee: {MEXC_FEE}}}
-  gateio: {{websocket_url: "{sim.urls["gateio"]}", taker_fee: {GATE_FEE}}}
+{exchanges}
 database: {{dsn: "{dsn}"}}
 monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
 """
