@@ -12,6 +12,7 @@ from data_collector.simulator.personalities import discover
 from data_collector.simulator.personalities.binance import BinancePersonality
 from data_collector.simulator.personalities.gateio import GatePersonality
 from data_collector.simulator.personalities.mexc import MexcPersonality
+from data_collector.simulator.personalities.okx import OkxPersonality
 from tests.simulator.clients import connect, gate_subscribe, is_update_for
 
 EXTRA_VENUE = """
@@ -37,7 +38,12 @@ def make_package(root: Path, modules: dict[str, str]) -> str:
 
 
 def test_the_shipped_venues_are_registered_by_name() -> None:
-    shipped = {"binance": BinancePersonality, "gateio": GatePersonality, "mexc": MexcPersonality}
+    shipped = {
+        "binance": BinancePersonality,
+        "gateio": GatePersonality,
+        "mexc": MexcPersonality,
+        "okx": OkxPersonality,
+    }
     assert shipped == PERSONALITIES
     assert all(name == cls.name for name, cls in PERSONALITIES.items())
 

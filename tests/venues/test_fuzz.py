@@ -263,6 +263,68 @@ def binance_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
     return json.dumps(payload).encode(), expected
 
 
+# --- OKX -------------------------------------------------------------------------------------
+
+okx_level = st.lists(st.sampled_from(["111.06", "", "0", "2"]) | json_values, max_size=5)
+okx_item = keyed(
+    {
+        "asks": st.lists(okx_level, max_size=2),
+        "bids": st.lists(okx_level, max_size=2),
+        "ts": st.integers(0, 2**45).map(str) | INT64,
+        "seqId": INT64 | st.integers(0, 2**40).map(str),
+    }
+)
+okx_frames = keyed(
+    {
+        "id": st.sampled_from(["1", "abc", ""]) | st.integers(),
+        "event": st.sampled_from(["subscribe", "unsubscribe", "error", "notice", "login", ""]),
+        "code": st.sampled_from(["60018", "64008", "60012", "0", 60018]),
+        "msg": st.lists(
+            st.sampled_from(["Wrong URL or channel:bbo-tbt,", "instId:FOO-USDT", " doesn't"])
+            | st.text(max_size=10),
+            max_size=4,
+        ).map("".join),
+        "arg": keyed(
+            {
+                "channel": st.sampled_from(["bbo-tbt", "books5", ""]),
+                "instId": st.sampled_from(["BTC-USDT", ""]),
+            }
+        ),
+        "data": st.lists(okx_item, max_size=2),
+        "connId": st.just("a4d3ae55"),
+    }
+)
+
+
+def okx_shaped_check(frame: bytes, result: ParseResult) -> None:
+    # Only a bbo-tbt push, or an ack whose arg is odd, can be malformed: the rest is classified.
+    msg = json.loads(frame)
+    arg = msg.get("arg")
+    is_push = msg.get("event") is None and isinstance(arg, dict) and arg.get("channel") == "bbo-tbt"
+    if not is_push and msg.get("event") != "subscribe":
+        assert not isinstance(result, Malformed), result
+    if isinstance(result, SubscribeResult):
+        assert all(isinstance(s, str) and s for s in result.accepted + result.rejected)
+
+
+@st.composite
+def okx_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
+    inst_id = draw(st.from_regex(r"[A-Z0-9]{1,10}-[A-Z0-9]{1,10}", fullmatch=True))
+    bid, ask = (
+        draw(st.none() | st.tuples(prices, prices)),
+        draw(st.none() | st.tuples(prices, prices)),
+    )
+    ts, seq, orders = draw(st.integers(0, 2**63 - 1)), draw(INT64), draw(st.integers(0, 10**6))
+
+    def levels(side: tuple[str, str] | None) -> list[list[str]]:
+        return [] if side is None else [[side[0], side[1], "0", str(orders)]]
+
+    item = {"asks": levels(ask), "bids": levels(bid), "ts": str(ts), "seqId": seq}
+    frame = {"arg": {"channel": "bbo-tbt", "instId": inst_id}, "data": [item]}
+    expected = QuoteUpdate(inst_id, *(bid or (None, None)), *(ask or (None, None)), ts, seq)
+    return json.dumps(frame).encode(), expected
+
+
 FUZZ: dict[str, Fuzz] = {
     "binance": Fuzz(
         shaped=binance_frames.map(lambda f: json.dumps(f).encode()),
@@ -278,6 +340,11 @@ FUZZ: dict[str, Fuzz] = {
         shaped=mexc_frames.map(lambda f: json.dumps(f, ensure_ascii=False).encode()),
         quotes=mexc_quotes(),
         shaped_check=mexc_shaped_check,
+    ),
+    "okx": Fuzz(
+        shaped=okx_frames.map(lambda f: json.dumps(f, ensure_ascii=False).encode()),
+        quotes=okx_quotes(),
+        shaped_check=okx_shaped_check,
     ),
 }
 

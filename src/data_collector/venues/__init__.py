@@ -10,8 +10,9 @@ from data_collector.venues.base import Venue
 from data_collector.venues.binance import Binance
 from data_collector.venues.gateio import GateIO
 from data_collector.venues.mexc import Mexc
+from data_collector.venues.okx import Okx
 
-VENUES: dict[str, Venue] = {venue.name: venue for venue in (Mexc(), GateIO(), Binance())}
+VENUES: dict[str, Venue] = {venue.name: venue for venue in (Mexc(), GateIO(), Binance(), Okx())}
 
 
 def get_venue(name: str) -> Venue:
