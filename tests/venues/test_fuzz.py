@@ -125,13 +125,20 @@ gate_frames = keyed(
 )
 
 
-def gate_shaped_check(frame: bytes, result: ParseResult) -> None:
-    # Only a book-ticker update can be malformed: any other JSON object is classified.
-    msg = json.loads(frame)
-    if (msg.get("channel"), msg.get("event")) != ("spot.book_ticker", "update"):
+def check_classified(quote_frame: bool, result: ParseResult) -> None:
+    """Only a quote frame can be malformed: any other JSON object is classified. A subscribe
+    result names its symbols as strings."""
+    if not quote_frame:
         assert not isinstance(result, Malformed), result
     if isinstance(result, SubscribeResult):
         assert all(isinstance(s, str) for s in result.accepted + result.rejected)
+
+
+def gate_shaped_check(frame: bytes, result: ParseResult) -> None:
+    msg = json.loads(frame)
+    check_classified(
+        (msg.get("channel"), msg.get("event")) == ("spot.book_ticker", "update"), result
+    )
 
 
 @st.composite
@@ -325,11 +332,75 @@ def okx_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
     return json.dumps(frame).encode(), expected
 
 
+# --- Bybit -----------------------------------------------------------------------------------
+
+bybit_levels = st.lists(
+    st.lists(st.sampled_from(["16493.50", "0", "0.000", "x", ""]) | json_values, max_size=3),
+    max_size=3,
+)
+bybit_book = keyed(
+    {
+        "s": st.sampled_from(["BTCUSDT", "", "FOOUSDT"]),
+        "b": bybit_levels,
+        "a": bybit_levels,
+        "u": st.sampled_from([1, 0, 18521288]) | INT64,
+        "seq": INT64,
+    }
+)
+bybit_frames = keyed(
+    {
+        "topic": st.sampled_from(["orderbook.1.BTCUSDT", "orderbook.50.BTCUSDT", "x", ""]),
+        "type": st.sampled_from(["snapshot", "delta", ""]),
+        "ts": INT64,
+        "cts": INT64,
+        "data": bybit_book,
+        "op": st.sampled_from(["subscribe", "unsubscribe", "ping", "pong", ""]),
+        "success": st.booleans(),
+        "req_id": st.sampled_from(["1", "2", "999"]) | st.integers(0, 3),
+        "ret_msg": st.sampled_from(
+            [
+                "subscribe",
+                "pong",
+                "Invalid symbol :[orderbook.1.FOOUSDT]",
+                "error:handler not found,topic:orderbook.1.FOOUSDT",
+                "error:already subscribed,topic:orderbook.1.BTCUSDT",
+                "args size >10",
+            ]
+        )
+        | st.text(max_size=40),
+    }
+)
+
+
+def bybit_shaped_check(frame: bytes, result: ParseResult) -> None:
+    check_classified(json.loads(frame).get("type") in ("snapshot", "delta"), result)
+
+
+@st.composite
+def bybit_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
+    symbol = draw(st.from_regex(r"[A-Z0-9]{2,12}", fullmatch=True))
+    bid, ask = (
+        draw(st.none() | st.tuples(prices, prices)),
+        draw(st.none() | st.tuples(prices, prices)),
+    )
+    ts, u = draw(INT64), draw(INT64)
+    data = {"s": symbol, "b": [list(bid)] if bid else [], "a": [list(ask)] if ask else [], "u": u}
+    frame = {"topic": f"orderbook.1.{symbol}", "ts": ts, "type": "snapshot", "data": data}
+    no_side = (None, None)
+    expected = QuoteUpdate(symbol, *(bid or no_side), *(ask or no_side), ts, u, u == 1)
+    return json.dumps(frame).encode(), expected
+
+
 FUZZ: dict[str, Fuzz] = {
     "binance": Fuzz(
         shaped=binance_frames.map(lambda f: json.dumps(f).encode()),
         quotes=binance_quotes(),
         shaped_check=binance_shaped_check,
+    ),
+    "bybit": Fuzz(
+        shaped=bybit_frames.map(lambda f: json.dumps(f, ensure_ascii=False).encode()),
+        quotes=bybit_quotes(),
+        shaped_check=bybit_shaped_check,
     ),
     "gateio": Fuzz(
         shaped=gate_frames.map(lambda f: json.dumps(f).encode()),

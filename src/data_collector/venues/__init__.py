@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from data_collector.venues.base import Venue
 from data_collector.venues.binance import Binance
+from data_collector.venues.bybit import Bybit
 from data_collector.venues.gateio import GateIO
 from data_collector.venues.mexc import Mexc
 from data_collector.venues.okx import Okx
 
-VENUES: dict[str, Venue] = {venue.name: venue for venue in (Mexc(), GateIO(), Binance(), Okx())}
+VENUES: dict[str, Venue] = {
+    venue.name: venue for venue in (Mexc(), GateIO(), Binance(), Okx(), Bybit())
+}
 
 
 def get_venue(name: str) -> Venue:
