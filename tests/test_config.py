@@ -25,7 +25,7 @@ def test_shipped_config_has_the_documented_defaults() -> None:
     assert dc.enabled is True
     assert dc.snapshot_interval == 1
     assert dc.analytics_interval == 10
-    assert dc.exchanges == ["mexc", "gateio"]
+    assert dc.exchanges == ["mexc", "gateio", "binance", "okx", "bybit"] == list(VENUES)
     assert len(config.pairs) == 20
     assert len(set(config.pairs)) == 20
     assert dc.analytics.arbitrage_threshold == 0.05
@@ -35,6 +35,9 @@ def test_shipped_config_has_the_documented_defaults() -> None:
     assert config.exchanges["mexc"].taker_fee == 0.0005
     assert config.exchanges["gateio"].websocket_url == "wss://api.gateio.ws/ws/v4/"
     assert config.exchanges["gateio"].taker_fee == 0.002
+    for name, venue in VENUES.items():  # the file writes out each venue module's defaults
+        assert config.exchanges[name].websocket_url == venue.default_url
+        assert config.exchanges[name].taker_fee == venue.default_taker_fee
     assert config.database.dsn == ""
     assert config.database.host == ""
     assert config.monitoring.port == 9108
