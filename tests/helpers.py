@@ -71,7 +71,7 @@ def make_config(
     and, as YAML flow mappings, ``connection`` and ``analytics``."""
     symbols = ", ".join(f'"{p}"' for p in pairs)
     exchanges = "\n".join(
-        f"  {name}: {{websocket_url: \"{url}\""
+        f'  {name}: {{websocket_url: "{url}"'
         + (f", taker_fee: {TEST_FEES[name]}" if name in TEST_FEES else "")
         + "}"
         for name, url in sim.urls.items()

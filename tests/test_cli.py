@@ -92,7 +92,8 @@ def test_dry_run_never_touches_the_database(tmp_path: Path) -> None:
     assert not any(n.startswith(("database", "writer", "migration")) for n in names)
     assert not (tmp_path / "data").exists()
     snapshots = [e for e in events if e["event"] == "snapshot"]
-    assert max(e["rows"] for e in snapshots) == 4  # 2 pairs x 2 venues, captured all the same
+    # 2 pairs x every venue (the default list: all of them), captured all the same
+    assert max(e["rows"] for e in snapshots) == 2 * len(VENUES)
 
 
 @pytest.mark.parametrize(

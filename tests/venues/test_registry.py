@@ -3,11 +3,14 @@ personality: adding a venue to ``data_collector.venues.VENUES`` without them fai
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import data_collector.venues as venues_package
 from data_collector.pairs import Pair
 from data_collector.simulator import PERSONALITIES
-from data_collector.venues import VENUES, get_venue
+from data_collector.venues import VENUES, discover, get_venue
 from data_collector.venues.base import Malformed, Pong, QuoteUpdate, SubscribeResult, Venue
 from tests.venues import samples
 
@@ -73,3 +76,34 @@ def test_fixture_folders_belong_to_registered_venues() -> None:
 def test_every_venue_has_a_simulator_personality() -> None:
     missing = set(VENUES) - set(PERSONALITIES)
     assert not missing, f"no simulator personality for {sorted(missing)}"
+
+
+def _package(root: Path, name: str, modules: dict[str, str]) -> str:
+    package = root / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for module, text in modules.items():
+        (package / f"{module}.py").write_text(text)
+    return name
+
+
+def test_discovery_finds_each_venue_module_by_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    alpha = (
+        "from data_collector.venues.mexc import Mexc\n\n"
+        "class Alpha(Mexc):\n    name = 'alpha'\n\n"
+        "VENUE = Alpha\n"
+    )
+    found = discover(_package(tmp_path, "six_venues", {"alpha": alpha, "base": "", "_x": ""}))
+    assert list(found) == ["alpha"] and type(found["alpha"]).__name__ == "Alpha"
+    bare = _package(tmp_path, "bare_venues", {"beta": "NOTHING = 1\n"})
+    with pytest.raises(TypeError, match=r"bare_venues\.beta must define VENUE"):
+        discover(bare)
+
+
+def test_the_registry_is_every_venue_module_of_the_package() -> None:
+    package = Path(venues_package.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__", "base"}
+    assert set(VENUES) == modules
