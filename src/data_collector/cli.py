@@ -62,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="print the effective configuration (secrets redacted), the database in use and "
-        "its contents, and the running collector (from the data directory's lock file) with "
-        "its health; never connects to the venues. The report goes to stdout, log lines to "
-        "stderr",
+        "its contents, the spill files waiting, and the running collector (from the data "
+        "directory's lock file) with its health; never connects to the venues. The report "
+        "goes to stdout, log lines to stderr",
     )
     mode.add_argument(
         "--dry-run",

@@ -3,8 +3,11 @@
 A :class:`Collector` has an explicit lifecycle: ``await start()`` builds and starts every part
 (``started`` is set once it serves), ``stop()`` asks it to stop (also during start-up),
 ``await wait_stopped()`` waits for that, and ``await close()`` shuts it down: feeds stopped,
-the writer flushed (or what cannot be written spilled), the database closed.
-:func:`run_async` is that lifecycle under SIGINT/SIGTERM, returning the process exit code.
+the writer flushed (or what cannot be written spilled), the database closed. An essential
+background task that crashes stops the collector too (see :mod:`data_collector.lifecycle`).
+:func:`run_until_stopped` is that lifecycle under SIGINT/SIGTERM, returning the process exit
+code (1 when start-up failed, an essential task crashed or the writer had to drop rows);
+:func:`run_async` runs it for a configuration.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.demo import start_simulator
 from data_collector.feed_watch import FeedWatch, log_subscriptions
-from data_collector.lifecycle import Cleanup, cancel_all, run_cleanups, watched
+from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
 from data_collector.manager import FeedManager
 from data_collector.monitoring.connections import ConnectionStatusLog
 from data_collector.monitoring.health import HealthRules
@@ -32,8 +35,14 @@ from data_collector.monitoring.server import MonitoringServer
 from data_collector.monitoring.sources import MonitoringSources
 from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
-from data_collector.startup import WRITER_CLOSE_TIMEOUT, StartupError, start_database
+from data_collector.startup import (
+    WRITER_CLOSE_TIMEOUT,
+    StartupError,
+    start_database,
+    writer_progress,
+)
 from data_collector.venues import get_venue
+from data_collector.wording import plural
 
 if TYPE_CHECKING:
     from db.writer import SnapshotWriter
@@ -42,6 +51,8 @@ log = structlog.get_logger("data_collector.collector")
 
 SUBSCRIBE_REPORT_TIMEOUT = 30.0
 EXIT_STARTUP_FAILED = 1
+#: an essential task crashed, or the writer had to drop rows: the run did not stop cleanly
+EXIT_NOT_CLEAN = 1
 
 
 class Collector:
@@ -65,12 +76,17 @@ class Collector:
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
         self._built = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = TaskSupervisor(on_failure=lambda _failure: self.stop())
         self._cleanups: list[Cleanup] = []
 
     def stop(self) -> None:
         """Ask the collector to stop: :meth:`wait_stopped` returns, a start-up is abandoned."""
         self._stop.set()
+
+    @property
+    def failures(self) -> list[TaskFailure]:
+        """Essential tasks that crashed (each also asked the collector to stop)."""
+        return self._tasks.failures
 
     async def start(self) -> bool:
         """Start every part; False when :meth:`stop` came first. Raises :class:`StartupError`."""
@@ -79,12 +95,10 @@ class Collector:
             return False
         await self._start_monitoring()
         await self.manager.start()
-        self._tasks = [
-            watched(self.scheduler.run(), "snapshot-scheduler"),
-            watched(self._analytics_loop(), "analytics"),
-            watched(self._report_subscriptions(), "subscribe-report"),
-            watched(self.feed_watch.run(), "feed-watch"),
-        ]
+        self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
+        self._tasks.start(self._analytics_loop(), "analytics")
+        self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
+        self._tasks.start(self.feed_watch.run(), "feed-watch")
         self.started.set()
         return True
 
@@ -97,8 +111,9 @@ class Collector:
         """Shut down what :meth:`start` started, then release what it acquired."""
         if self._built:
             self._built = False
-            log.info("shutdown_started", summary="Shutting down: stopping feeds, flushing writer")
-            await cancel_all(self._tasks)  # first: nothing may reach the writer after this
+            steps = "stopping feeds, flushing writer" if self.writer else "stopping feeds"
+            log.info("shutdown_started", summary=f"Shutting down: {steps}")
+            await self._tasks.cancel_all()  # first: nothing may reach the writer after this
             # Feeds, monitoring and the writer wind down together, inside the 10 s budget.
             await asyncio.gather(
                 self.manager.stop(),
@@ -111,7 +126,8 @@ class Collector:
     async def _build(self) -> None:
         config, dc = self.config, self.config.data_collector
         pairs = config.pairs
-        log.info("pairs_loaded", pairs=len(pairs), summary=f"Loaded {len(pairs)} trading pairs")
+        loaded = plural(len(pairs), "trading pair")
+        log.info("pairs_loaded", pairs=len(pairs), summary=f"Loaded {loaded}")
         urls = {name: config.exchanges[name].websocket_url for name in dc.exchanges}
         if self.simulate:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
@@ -140,6 +156,7 @@ class Collector:
             sinks=[writer.submit] if writer is not None else [],
             on_snapshot=[self.analytics.on_tick],
             dry_run=self.dry_run,
+            writer_progress=writer_progress(writer) if writer is not None else None,
         )
         self.sources = MonitoringSources(
             venue_stats=cache.stats,
@@ -148,6 +165,7 @@ class Collector:
             database=lambda: writer.stats if writer is not None else None,
             open_opportunities=lambda: self.analytics.open_opportunities,
             silent_pairs=self.feed_watch.silent_pairs,
+            crashed_tasks=lambda: {f.task: f.error for f in self.failures},
         )
         if config.monitoring.enabled:
             rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
@@ -243,6 +261,12 @@ async def run_async(
         log.warning("collector_disabled", summary="data_collector.enabled is false: nothing to do")
         return 0
     collector = Collector(config, dry_run=dry_run, simulate=simulate)
+    return await run_until_stopped(collector, duration)
+
+
+async def run_until_stopped(collector: Collector, duration: float | None = None) -> int:
+    """Start ``collector``, run it until SIGINT/SIGTERM, ``duration`` or a crashed task, and
+    shut it down; returns the process exit code."""
     loop = asyncio.get_running_loop()
     _signal_handlers(loop, collector.stop, install=True)
     try:
@@ -254,8 +278,26 @@ async def run_async(
     finally:
         await collector.close()
         _signal_handlers(loop, collector.stop, install=False)  # a signal during the flush: fine
-    log.info("collector_stopped", summary="Collector stopped cleanly")
-    return 0
+    return _stopped(collector)
+
+
+def _stopped(collector: Collector) -> int:
+    """The last line, and the exit code: a run whose task crashed or that lost rows did not
+    stop cleanly."""
+    problems: list[str] = [str(f) for f in collector.failures]
+    fields: dict[str, object] = {"rows_lost": 0}
+    if collector.failures:
+        fields["crashed_tasks"] = {f.task: f.error for f in collector.failures}
+    stats = collector.writer.stats if collector.writer is not None else None
+    if stats is not None and stats.rows_dropped:
+        why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
+        fields["rows_lost"] = stats.rows_dropped
+        problems.append(f"{stats.rows_dropped} rows were lost ({why})")
+    if not problems:
+        log.info("collector_stopped", **fields, summary="Collector stopped cleanly")
+        return 0
+    log.error("collector_stopped", **fields, summary=f"Collector stopped: {'; '.join(problems)}")
+    return EXIT_NOT_CLEAN
 
 
 def _signal_handlers(
@@ -274,4 +316,4 @@ def _on_signal(sig: signal.Signals, stop: Callable[[], None]) -> None:
     log.info("signal_received", signal=sig.name)
 
 
-__all__ = ["Collector", "StartupError", "run_async", "run_collector"]
+__all__ = ["Collector", "StartupError", "run_async", "run_collector", "run_until_stopped"]

@@ -1,5 +1,6 @@
 """Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL,
-the snapshot writer. Each acquisition registers its clean-up."""
+the snapshot writer, its spill directory, and the view of its progress the snapshot line
+reads. Each acquisition registers its clean-up."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import structlog
 from data_collector.config import Config
 from data_collector.lifecycle import Cleanup
 from data_collector.pairs import Pair
+from data_collector.snapshot_log import ProgressSource, WriterProgress
 
 if TYPE_CHECKING:
+    from db.spill_targets import SpillTarget
     from db.writer import SnapshotWriter
 
 log = structlog.get_logger("data_collector.collector")
@@ -35,7 +38,7 @@ async def start_database(
     """Migrate the database (when it answers) and start the snapshot writer into it."""
     from db.dsn import redact_dsn
     from db.migrations import default_migrations_dir, migration_files
-    from db.writer import SnapshotWriter
+    from db.spill_targets import target_of_dsn, target_of_embedded
 
     try:
         migration_files()
@@ -46,17 +49,46 @@ async def start_database(
         ) from None
     dsn = config.database_dsn()
     if dsn is not None:
-        label = redact_dsn(dsn)
+        label, target = redact_dsn(dsn), target_of_dsn(dsn)
     else:
         dsn, label = await _start_embedded(config, cleanups)
+        target = target_of_embedded(config.embedded_pgdata)
     await _migrate(dsn, label)
+    writer = await _start_writer(config, pairs, dsn, target)
+    cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once closed
+    return writer
+
+
+async def _start_writer(
+    config: Config, pairs: list[Pair], dsn: str, target: SpillTarget
+) -> SnapshotWriter:
+    """The snapshot writer, spilling into ``target``'s own directory (see db.spill_targets).
+    A spill directory that cannot be written stops the start-up: an outage would lose rows."""
+    from db.spill import SpillDirectoryError
+    from db.spill_targets import prepare_target, table_spill_dir
+    from db.tables import SNAPSHOTS
+    from db.writer import SnapshotWriter
+
+    interval = config.data_collector.snapshot_interval
     rows_per_tick = len(pairs) * len(config.data_collector.exchanges)
     buffer_rows = config.database.buffer_max_rows or max(
-        rows_per_tick * int(AUTO_BUFFER_SECONDS / config.data_collector.snapshot_interval), 10_000
+        rows_per_tick * int(AUTO_BUFFER_SECONDS / interval), 10_000
     )
-    writer = SnapshotWriter(dsn, spill_dir=config.data_dir / "spill", max_buffer_rows=buffer_rows)
-    await writer.start()
-    cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once closed
+    root = config.data_dir / "spill"
+    writer = SnapshotWriter(
+        dsn,
+        spill_dir=table_spill_dir(root, target, SNAPSHOTS.name),
+        max_buffer_rows=buffer_rows,
+        stall_after=3 * interval,
+    )
+    try:
+        await asyncio.to_thread(prepare_target, root, target)
+        await writer.start()
+    except SpillDirectoryError as exc:
+        raise StartupError(
+            f"{exc}: rows could not be kept during a database outage; set "
+            "data_collector.data_dir to a writable directory"
+        ) from None
     return writer
 
 
@@ -102,3 +134,18 @@ async def _migrate(dsn: str, label: str) -> None:
         migrations_applied=applied,
         summary=f"Connected to PostgreSQL ({label})",
     )
+
+
+def writer_progress(writer: SnapshotWriter) -> ProgressSource:
+    """The writer's totals as the snapshot line reads them (no driver type crosses over)."""
+
+    def read() -> WriterProgress:
+        stats = writer.stats
+        return WriterProgress(
+            state=stats.state,
+            rows_stored=stats.rows_written - stats.rows_duplicate,
+            rows_duplicate=stats.rows_duplicate,
+            backlog_rows=stats.backlog_rows,
+        )
+
+    return read

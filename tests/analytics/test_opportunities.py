@@ -53,11 +53,14 @@ def test_gap_over_several_ticks_alerts_once_and_closes_once(logs: Log) -> None:
     assert alert["net_pct"] == pytest.approx((gross - 0.001 - 0.0015) * 100)
     assert alert["size"] == 1.9
     assert alert["profit"] == pytest.approx(1.9 * 2.25)
+    # the money: sell 1.9 at 152.00 less Gate's 0.15 %, buy 1.9 at 149.75 plus MEXC's 0.1 %
+    net_profit = 1.9 * (152.00 * (1 - 0.0015) - 149.75 * (1 + 0.001))
+    assert alert["net_profit"] == pytest.approx(net_profit)
     assert alert["buy_fee_pct"] == pytest.approx(0.1)
     assert alert["sell_fee_pct"] == pytest.approx(0.15)
     assert alert["summary"] == (
         "[ANALYTICS] Arbitrage Alert: SOL/USDT - buy MEXC 149.75, sell GATEIO 152.00 "
-        "(Opportunity: $2.25, 1.50% gross, 1.25% net, size 1.9)"
+        "(gap $2.25 per unit, 1.50% gross, 1.25% net of fees); net profit $3.56 for 1.9 SOL"
     )
     peak = ((153.00 - 149.75) / 149.75 - 0.0025) * 100
     assert closed["log_level"] == "info"
@@ -174,9 +177,9 @@ def test_meme_coin_prices_keep_their_digits(logs: Log) -> None:
     make().on_tick(cache.snapshot(), T0)
     assert logs[0]["summary"].startswith(
         "[ANALYTICS] Arbitrage Alert: PEPE/USDT - buy MEXC 0.00001234, sell GATEIO 0.000013 "
-        "(Opportunity: $0.00000066, "
+        "(gap $0.00000066 per unit, "
     )
-    assert logs[0]["summary"].endswith("net, size 5000000)")
+    assert logs[0]["summary"].endswith("net of fees); net profit $3.14 for 5000000 PEPE")
 
 
 class CountingPairs(tuple[Pair, ...]):

@@ -55,7 +55,7 @@ def status(**overrides: Any) -> CollectorStatus:
         "missed": 0,
         "rows": 40,
         "last_tick_time": datetime.fromtimestamp(NOW_NS / 1e9 - 1, UTC),
-        "database": DatabaseStatus(True, 0, 40, 0, None),
+        "database": DatabaseStatus("up", 0, 40, 0, None),
         "open_opportunities": 0,
     }
     return CollectorStatus(**(fields | overrides))
@@ -70,6 +70,7 @@ def sources(
     open_opportunities: int = 0,
     silent_pairs: Mapping[str, list[str]] | None = None,
     clock: Clock | None = None,
+    crashed_tasks: Mapping[str, str] | None = None,
 ) -> MonitoringSources:
     return MonitoringSources(
         venue_stats=stats,
@@ -79,6 +80,7 @@ def sources(
         open_opportunities=lambda: open_opportunities,
         silent_pairs=lambda: silent_pairs or {},
         clock_ns=clock if clock is not None else Clock(),
+        crashed_tasks=lambda: crashed_tasks or {},
     )
 
 

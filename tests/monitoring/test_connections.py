@@ -16,7 +16,7 @@ def test_connection_status_rates_from_deltas(logs: Log) -> None:
     mexc = VenueStats(updates=100, reconnects=2, parse_errors=3, last_message_ns=t0 - 10**8)
     mexc.dropped_stale, mexc.dropped_crossed, mexc.dropped_invalid = 1, 2, 3
     mexc.dropped_unknown = 4
-    stats = {"mexc": mexc, "gateio": VenueStats()}
+    stats = {"mexc": mexc, "gateio": VenueStats(reconnects=1)}
     connections = {"mexc": (2, 2), "gateio": (0, 1)}
     view = sources(stats, connections, clock=clock)
     log = ConnectionStatusLog()
@@ -51,7 +51,7 @@ def test_connection_status_rates_from_deltas(logs: Log) -> None:
     g = status["gateio"]
     assert (g["updates_per_min"], g["connections_up"], g["connections_expected"]) == (0.0, 0, 1)
     assert g["summary"] == (
-        "[CONNECTION] GATEIO: 0/1 connections up, 0 updates/min, 0 reconnects, no message yet"
+        "[CONNECTION] GATEIO: 0/1 connection up, 0 updates/min, 1 reconnect, no message yet"
     )
 
 

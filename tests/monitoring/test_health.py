@@ -17,6 +17,7 @@ def test_a_flowing_collector_is_healthy_with_the_whole_body() -> None:
     assert body == {
         "status": "ok",
         "reasons": [],
+        "degraded": [],
         "venues": {
             v: {
                 "connections_up": 1,
@@ -36,6 +37,7 @@ def test_a_flowing_collector_is_healthy_with_the_whole_body() -> None:
             "last_error": None,
         },
         "open_opportunities": 2,
+        "crashed_tasks": {},
     }
 
 
@@ -72,9 +74,10 @@ def test_a_late_or_missing_snapshot_is_unhealthy() -> None:
 
 
 def test_a_database_outage_shows_but_stays_healthy() -> None:
-    down = DatabaseStatus(False, 120, 40, 80, "ConnectionRefusedError")
+    down = DatabaseStatus("down", 120, 40, 80, "ConnectionRefusedError")
     code, body = health(status(database=down), RULES)
-    assert code == 200
+    assert (code, body["status"], body["reasons"]) == (200, "degraded", [])
+    assert body["degraded"] == ["database down: ConnectionRefusedError"]
     assert body["database"] == {
         "state": "down",
         "backlog_rows": 120,
@@ -84,6 +87,40 @@ def test_a_database_outage_shows_but_stays_healthy() -> None:
     }
     code, body = health(status(database=None), RULES)
     assert (code, body["database"]) == (200, {"state": "disabled (dry run)", "backlog_rows": 0})
+    assert (body["status"], body["degraded"]) == ("ok", [])
+
+
+def test_a_stalled_database_is_degraded_and_says_what_is_not_finishing() -> None:
+    stalled = DatabaseStatus(
+        "stalled",
+        40,
+        0,
+        0,
+        "COPY of 40 rows into book_ticker_snapshots has not finished after 3.0 s",
+    )
+    code, body = health(status(database=stalled), RULES)
+    assert (code, body["status"], body["database"]["state"]) == (200, "degraded", "stalled")
+    assert body["degraded"] == [
+        "database stalled: COPY of 40 rows into book_ticker_snapshots has not finished after 3.0 s"
+    ]
+    # a snapshot problem still makes it unhealthy; the database stays listed as degraded
+    code, body = health(status(database=stalled, last_tick_time=None), RULES)
+    assert (code, body["status"], len(body["degraded"])) == (503, "unhealthy", 1)
+
+
+def test_a_crashed_task_is_unhealthy_while_the_collector_stops() -> None:
+    crashed = {"analytics": "OverflowError: cannot convert float infinity to integer"}
+    code, body = health(status(crashed_tasks=crashed), RULES)
+    assert (code, body["status"]) == (503, "unhealthy")
+    assert body["reasons"] == [
+        "task analytics crashed: OverflowError: cannot convert float infinity to integer"
+    ]
+    assert body["crashed_tasks"] == crashed
+
+
+def test_one_expected_connection_reads_in_the_singular() -> None:
+    code, body = health(status(venues={"gateio": venue(up=0, expected=1)}), RULES)
+    assert (code, body["reasons"]) == (503, ["gateio: 0/1 connection up"])
 
 
 def test_silent_pairs_are_listed_under_their_venue_but_do_not_make_it_unhealthy() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from data_collector.monitoring.sources import CollectorStatus
+from data_collector.wording import plural
 
 
 class ConnectionStatusLog:
@@ -46,8 +47,8 @@ class ConnectionStatusLog:
                 + st.dropped_invalid
                 + st.dropped_unknown,
                 summary=(
-                    f"[CONNECTION] {venue.upper()}: {up}/{expected} connections up, "
-                    f"{rate_text} updates/min, {st.reconnects} reconnects"
+                    f"[CONNECTION] {venue.upper()}: {up}/{plural(expected, 'connection')} up, "
+                    f"{rate_text} updates/min, {plural(st.reconnects, 'reconnect')}"
                     f"{_attempts(st.connection_attempts, st.connection_failures)}, {age_text}"
                     f"{_silent(len(v.silent_pairs))}"
                 ),

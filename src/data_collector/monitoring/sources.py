@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -25,7 +25,7 @@ class WriterCounters(Protocol):
     """The part of the snapshot writer's statistics that monitoring shows."""
 
     @property
-    def db_up(self) -> bool: ...
+    def state(self) -> str: ...
     @property
     def backlog_rows(self) -> int: ...
     @property
@@ -38,7 +38,8 @@ class WriterCounters(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DatabaseStatus:
-    up: bool
+    #: "up", "down" (the last write failed) or "stalled" (a write is not finishing)
+    state: str
     #: rows waiting for PostgreSQL (memory and spill files)
     backlog_rows: int
     rows_written: int
@@ -48,7 +49,7 @@ class DatabaseStatus:
     @classmethod
     def of(cls, stats: WriterCounters) -> DatabaseStatus:
         s = stats
-        return cls(s.db_up, s.backlog_rows, s.rows_written, s.rows_spilled, s.last_error)
+        return cls(s.state, s.backlog_rows, s.rows_written, s.rows_spilled, s.last_error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,8 @@ class CollectorStatus:
     #: None: a dry run, no database
     database: DatabaseStatus | None
     open_opportunities: int
+    #: essential background task -> what ended it (the collector is stopping)
+    crashed_tasks: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class MonitoringSources:
     #: venue -> symbols of its silent pairs
     silent_pairs: Callable[[], Mapping[str, Sequence[str]]] = dict
     clock_ns: Callable[[], int] = time.time_ns
+    #: essential background task -> what ended it
+    crashed_tasks: Callable[[], Mapping[str, str]] = dict
 
     @property
     def venues(self) -> tuple[str, ...]:
@@ -118,4 +123,5 @@ class MonitoringSources:
             last_tick_time=ticks.last_tick_time,
             database=None if database is None else DatabaseStatus.of(database),
             open_opportunities=self.open_opportunities(),
+            crashed_tasks=dict(self.crashed_tasks()),
         )
