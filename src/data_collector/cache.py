@@ -140,15 +140,18 @@ class QuoteCache:
     def apply(self, v: int, p: int, q: QuoteUpdate, receive_ns: int) -> Outcome:
         """Store ``q`` for (venue v, pair p) unless it is stale, a repeat, crossed or invalid.
 
-        A sequence that is not newer is the rare path (:meth:`_not_newer`): a repeat, a
-        restart of the venue's numbering, or an update out of order.
+        A sequence that is not newer is a repeat (the same one: only the pair's last-seen time
+        is refreshed), a restart of the venue's numbering (stored all the same), or an update
+        out of order (dropped).
         """
         i = v * self._n_pairs + p
         seq = q.sequence
-        if seq >= 0 and seq <= self._sequence[i]:
-            refused = self._not_newer(i, q, receive_ns)
-            if refused is not None:
-                return refused
+        if seq >= 0 and seq <= (last := self._sequence[i]):  # the rare path: not newer
+            if seq == last:
+                self._repeat_time_ns[i] = receive_ns  # alive; the quote itself is unchanged
+                return _REPEAT
+            if not q.sequence_restart:
+                return _STALE
         bp, bq, ap, aq = q.bid_price, q.bid_qty, q.ask_price, q.ask_qty
         if (bp is None) is not (bq is None) or (ap is None) is not (aq is None):
             return _INVALID  # a price without its size (or the reverse) cannot be stored
@@ -178,14 +181,6 @@ class QuoteCache:
         self._live[i] = True
         self._quotes[i] = q
         return _ACCEPTED
-
-    def _not_newer(self, i: int, q: QuoteUpdate, receive_ns: int) -> Outcome | None:
-        """Why an update whose sequence is not above the last accepted one of slot ``i`` is not
-        stored, or None to store it all the same (the venue restarted its numbering)."""
-        if q.sequence == self._sequence[i]:
-            self._repeat_time_ns[i] = receive_ns  # the pair is alive; its quote is unchanged
-            return _REPEAT
-        return None if q.sequence_restart else _STALE
 
     def last_seen_ns(self) -> np.ndarray:
         """Per (venue, pair): when the venue last proved the pair alive (an accepted update or

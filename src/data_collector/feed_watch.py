@@ -29,6 +29,7 @@ import structlog
 
 from data_collector.feeds import LinkFeed, VenueFeed
 from data_collector.manager import FeedManager
+from data_collector.wording import plural
 
 #: seconds between two "waiting for" lines of one venue
 WAITING_LOG_EVERY = 30.0
@@ -183,7 +184,7 @@ def log_subscriptions(manager: FeedManager, logger: Any = None) -> None:
         lacking = len(vf.pair_of) - venue_subscribed - len(vf.rejected)
         if lacking > 0:
             missing[vf.name] = f"{lacking} ({_why_missing(vf)})"
-    text = f"Subscribed to {subscribed} of {expected} book ticker channels"
+    text = f"Subscribed to {subscribed} of {plural(expected, 'book ticker channel')}"
     if rejected:
         text += f", {rejected} rejected"
     if missing:
