@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,26 @@ monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_por
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return load_config(path, env={})
+
+
+class TickLog:
+    """A sink beside the writer: rows per venue of each tick, as the scheduler made them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[datetime, Counter[str]] = {}
+
+    def __call__(self, rows: list[tuple[Any, ...]]) -> None:
+        for row in rows:
+            self.rows.setdefault(row[7], Counter())[row[0]] += 1
+
+    def complete(self, expected: dict[str, int]) -> list[datetime]:
+        """Ticks on which every venue stored exactly its expected number of pairs."""
+        return sorted(
+            t for t, c in self.rows.items() if all(c[v] == n for v, n in expected.items())
+        )
+
+    def since(self, start: datetime) -> dict[datetime, Counter[str]]:
+        return {t: c for t, c in sorted(self.rows.items()) if t >= start}
 
 
 @asynccontextmanager

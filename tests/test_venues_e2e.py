@@ -24,6 +24,7 @@ from data_collector.simulator import PERSONALITIES, Simulator, pairs_for
 from data_collector.venues import VENUES
 from tests.helpers import (
     Log,
+    TickLog,
     events,
     fetch,
     make_config,
@@ -44,26 +45,6 @@ FAST = (
     "pair_silence_timeout: 2%s}"
 )
 NO_DATABASE = "postgresql://unused@127.0.0.1:1/unused"
-
-
-class TickLog:
-    """A sink beside the writer: rows per venue of each tick, as the scheduler made them."""
-
-    def __init__(self) -> None:
-        self.rows: dict[datetime, Counter[str]] = {}
-
-    def __call__(self, rows: list[tuple[Any, ...]]) -> None:
-        for row in rows:
-            self.rows.setdefault(row[7], Counter())[row[0]] += 1
-
-    def complete(self, expected: dict[str, int]) -> list[datetime]:
-        """Ticks on which every venue stored exactly its expected number of pairs."""
-        return sorted(
-            t for t, c in self.rows.items() if all(c[v] == n for v, n in expected.items())
-        )
-
-    def since(self, start: datetime) -> dict[datetime, Counter[str]]:
-        return {t: c for t, c in sorted(self.rows.items()) if t >= start}
 
 
 def _message_rate_closures(logs: Log) -> Log:
