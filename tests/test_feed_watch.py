@@ -97,17 +97,23 @@ async def test_an_unreachable_venue_is_waited_for_calmly_and_greeted_back(logs: 
     cache = QuoteCache(["mexc"], pairs)
     venues = {"mexc": (get_venue("mexc"), f"ws://127.0.0.1:{port}/ws")}
     manager = FeedManager(cache, venues, pairs, SETTINGS)
-    watch = FeedWatch(manager, pair_silence_timeout=120)
+    watch = FeedWatch(manager, pair_silence_timeout=120, waiting_every=0.5)
     await manager.start()
     try:
         stats = cache.stats["mexc"]
-        await _checked(watch, lambda: stats.connection_failures >= 4, "four failed attempts")
+        await wait_until(lambda: stats.connection_failures, what="a failed attempt")
+        watch.check()  # the link's own warning has just spoken: no line yet
+        assert events(logs, "waiting_for_venue") == []
+        await _checked(watch, lambda: events(logs, "waiting_for_venue"), "a waiting line")
+        for _ in range(3):
+            watch.check()
         [waiting] = events(logs, "waiting_for_venue")  # one line, though attempts go on
         assert waiting["exchange"] == "mexc" and waiting["log_level"] == "warning"
         assert waiting["attempt"] >= 1 and "ConnectionRefusedError" in waiting["error"]
         assert waiting["summary"].startswith(
-            f"Waiting for venues: MEXC unreachable (attempt {waiting['attempt']}, next in "
+            f"Waiting for venues: MEXC unreachable (attempt {waiting['attempt']}, "
         )
+        await _checked(watch, lambda: len(events(logs, "waiting_for_venue")) == 2, "the next")
         assert stats.connection_attempts == stats.connection_failures and stats.reconnects == 0
         assert len(events(logs, "connection_failed", log_level="warning")) == 1
         log_subscriptions(manager)
@@ -130,3 +136,31 @@ async def test_an_unreachable_venue_is_waited_for_calmly_and_greeted_back(logs: 
             assert report["summary"] == "Subscribed to 3 of 3 book ticker channels"
     finally:
         await manager.stop()
+
+
+async def test_the_startup_line_says_a_reason_shared_by_venues_once(logs: Log) -> None:
+    pairs = pairs_for(2)
+    port = _closed_port()  # both venues fail alike
+    cache = QuoteCache(["mexc", "okx"], pairs)
+    venues = {
+        "mexc": (get_venue("mexc"), f"ws://127.0.0.1:{port}/ws"),
+        "okx": (get_venue("okx"), f"ws://127.0.0.1:{port}/ws/v5/public"),
+    }
+    manager = FeedManager(cache, venues, pairs, SETTINGS)
+    await manager.start()
+    try:
+        await wait_until(
+            lambda: all(s.connection_failures for s in cache.stats.values()), what="failures"
+        )
+        log_subscriptions(manager)
+    finally:
+        await manager.stop()
+    [report] = events(logs, "subscriptions_ready")
+    error = f"ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', {port})"
+    assert report["missing"] == {
+        "mexc": f"2 (unreachable: {error})",
+        "okx": f"2 (unreachable: {error})",
+    }
+    assert report["summary"] == (
+        f"Subscribed to 0 of 4 book ticker channels; missing: mexc 2, okx 2 (unreachable: {error})"
+    )

@@ -10,8 +10,9 @@ feeds record anyway (the cache's last-seen times, each link's state):
   ``pair_silent`` warning, and one ``pair_resumed`` when it quotes again. A pair that never
   quoted counts from when its connection started carrying it.
 - **Venues out of reach.** While a venue's links fail to connect, one calm
-  ``waiting_for_venue`` line per venue at most every :data:`WAITING_LOG_EVERY` seconds: the
-  attempt, the time to the next one and the last error; ``venue_reachable`` once it is back.
+  ``waiting_for_venue`` line per venue every :data:`WAITING_LOG_EVERY` seconds (the first one
+  that long after the link's own ``connection_failed`` warning): the attempt, the time to the
+  next one and the last error; ``venue_reachable`` once it is back.
 
 :func:`log_subscriptions` words the start-up line: "Subscribed to 38 of 40 ..." and what is
 missing where, as a warning, when not every channel is subscribed.
@@ -45,10 +46,12 @@ class FeedWatch:
         manager: FeedManager,
         pair_silence_timeout: float,
         *,
+        waiting_every: float = WAITING_LOG_EVERY,
         clock_ns: Callable[[], int] = time.time_ns,
         logger: Any = None,
     ) -> None:
         self._manager = manager
+        self._waiting_every = waiting_every
         self._timeout_ns = int(pair_silence_timeout * 1e9)
         self._period = min(CHECK_EVERY, pair_silence_timeout / 4)
         self._clock_ns = clock_ns
@@ -151,22 +154,27 @@ class FeedWatch:
                 )
             return
         last = self._waiting_logged.get(vf.name)
-        if last is not None and now - last < WAITING_LOG_EVERY:
+        if last is None:  # the link's connection_failed warning just told; go on in a while
+            self._waiting_logged[vf.name] = now
+            return
+        if now - last < self._waiting_every:
             return
         self._waiting_logged[vf.name] = now
         worst = max(failing, key=lambda link: link.failure_streak)
-        next_in = min((n for link in failing if (n := link.next_attempt_in) is not None), default=0)
+        waits = [n for link in failing if (n := link.next_attempt_in) is not None]
+        next_in = min(waits) if len(waits) == len(failing) else None  # else one tries now
         down = f"{len(failing)} of {len(links)} connections" if len(links) > 1 else "unreachable"
+        when = "trying again now" if next_in is None else f"next in {next_in:.0f} s"
         self._log.warning(
             "waiting_for_venue",
             exchange=vf.name,
             connections_failing=len(failing),
             connections=len(links),
             attempt=worst.failure_streak,
-            next_attempt_s=round(next_in, 1),
+            next_attempt_s=None if next_in is None else round(next_in, 1),
             error=worst.last_failure,
             summary=f"Waiting for venues: {vf.venue.display_name} {down} (attempt "
-            f"{worst.failure_streak}, next in {next_in:.0f} s: {worst.last_failure})",
+            f"{worst.failure_streak}, {when}: {worst.last_failure})",
         )
 
 
@@ -176,6 +184,8 @@ def log_subscriptions(manager: FeedManager, logger: Any = None) -> None:
     logger = logger if logger is not None else structlog.get_logger(__name__)
     expected = subscribed = rejected = 0
     missing: dict[str, str] = {}
+    #: why -> "venue count" of the venues missing channels for that reason
+    by_reason: dict[str, list[str]] = {}
     for vf in manager.venue_feeds.values():
         venue_subscribed = sum(len(f.symbols) for f in vf.links if f.subscribed)
         expected += len(vf.pair_of)
@@ -183,12 +193,16 @@ def log_subscriptions(manager: FeedManager, logger: Any = None) -> None:
         rejected += len(vf.rejected)
         lacking = len(vf.pair_of) - venue_subscribed - len(vf.rejected)
         if lacking > 0:
-            missing[vf.name] = f"{lacking} ({_why_missing(vf)})"
+            why = _why_missing(vf)
+            missing[vf.name] = f"{lacking} ({why})"
+            by_reason.setdefault(why, []).append(f"{vf.name} {lacking}")
     text = f"Subscribed to {subscribed} of {plural(expected, 'book ticker channel')}"
     if rejected:
         text += f", {rejected} rejected"
-    if missing:
-        text += "; missing: " + ", ".join(f"{name} {why}" for name, why in missing.items())
+    if missing:  # one reason shared by several venues is said once
+        text += "; missing: " + "; ".join(
+            f"{', '.join(venues)} ({why})" for why, venues in by_reason.items()
+        )
     level = logger.warning if missing else logger.info
     level(
         "subscriptions_ready",
