@@ -11,7 +11,14 @@ import data_collector.venues as venues_package
 from data_collector.pairs import Pair
 from data_collector.simulator import PERSONALITIES
 from data_collector.venues import VENUES, discover, get_venue
-from data_collector.venues.base import Malformed, Pong, QuoteUpdate, SubscribeResult, Venue
+from data_collector.venues.base import (
+    Keepalive,
+    Malformed,
+    Pong,
+    QuoteUpdate,
+    SubscribeResult,
+    Venue,
+)
 from tests.venues import samples
 
 NAMES = sorted(VENUES)
@@ -35,6 +42,21 @@ def test_attributes_are_usable(venue: Venue) -> None:
     assert cap is None or cap > 0
     lifetime = venue.max_connection_lifetime
     assert lifetime is None or lifetime > 0
+
+
+def test_the_keepalive_style_and_the_ping_message_agree(venue: Venue) -> None:
+    """An application ping exactly when the style sends one: the connection layer builds the
+    keepalive from the declaration and asks the venue for the text."""
+    message = venue.ping_message(1_700_000_000.0)
+    if venue.keepalive is Keepalive.SERVER_PINGS:
+        assert message is None
+    else:
+        assert isinstance(message, str) and message
+
+
+def test_a_control_budget_is_usable(venue: Venue) -> None:
+    budget = venue.control_budget
+    assert budget is None or (budget.messages >= 1 and budget.per_seconds > 0)
 
 
 def test_subscribe_messages_name_the_symbols(venue: Venue) -> None:
