@@ -142,7 +142,7 @@ class FeedWatch:
 
     def _check_reachable(self, vf: VenueFeed) -> None:
         links = [f.link for f in vf.links if f.link is not None]
-        failing = [link for link in links if not link.is_up and link.failure_streak]
+        failing = [link for link in links if not link.is_up and link.attempts.failure_streak]
         now = time.monotonic()
         if not failing:
             if vf.name in self._waiting_logged and all(link.is_up for link in links):
@@ -160,7 +160,7 @@ class FeedWatch:
         if now - last < self._waiting_every:
             return
         self._waiting_logged[vf.name] = now
-        worst = max(failing, key=lambda link: link.failure_streak)
+        worst = max(failing, key=lambda link: link.attempts.failure_streak)
         waits = [n for link in failing if (n := link.next_attempt_in) is not None]
         next_in = min(waits) if len(waits) == len(failing) else None  # else one tries now
         down = f"{len(failing)} of {len(links)} connections" if len(links) > 1 else "unreachable"
@@ -170,11 +170,11 @@ class FeedWatch:
             exchange=vf.name,
             connections_failing=len(failing),
             connections=len(links),
-            attempt=worst.failure_streak,
+            attempt=worst.attempts.failure_streak,
             next_attempt_s=None if next_in is None else round(next_in, 1),
-            error=worst.last_failure,
+            error=worst.attempts.last_failure,
             summary=f"Waiting for venues: {vf.venue.display_name} {down} (attempt "
-            f"{worst.failure_streak}, {when}: {worst.last_failure})",
+            f"{worst.attempts.failure_streak}, {when}: {worst.attempts.last_failure})",
         )
 
 
@@ -216,7 +216,11 @@ def log_subscriptions(manager: FeedManager, logger: Any = None) -> None:
 
 def _why_missing(vf: VenueFeed) -> str:
     links = [f.link for f in vf.links if f.link is not None]
-    failures = [link.last_failure for link in links if not link.is_up and link.last_failure]
+    failures = [
+        link.attempts.last_failure
+        for link in links
+        if not link.is_up and link.attempts.last_failure
+    ]
     if failures:
         return f"unreachable: {failures[0]}"
     if not all(link.is_up for link in links):

@@ -3,6 +3,7 @@
 - :mod:`~data_collector.connection.settings`: :class:`ConnectionSettings` (the config's
   ``data_collector.connection``) and when a rotation is due;
 - :mod:`~data_collector.connection.backoff`: reconnect backoff and the per-minute cap;
+- :mod:`~data_collector.connection.attempts`: connection attempts counted, the failing streak;
 - :mod:`~data_collector.connection.pacer`: a venue's control-message budget, per transport;
 - :mod:`~data_collector.connection.transport`: one picows connection (listener, liveness
   bookkeeping, answers to the server's pings, the one way out for control messages);

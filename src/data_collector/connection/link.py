@@ -29,10 +29,11 @@ import asyncio
 import math
 import random
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
+from data_collector.connection.attempts import AttemptCounters, Attempts
 from data_collector.connection.backoff import Backoff
 from data_collector.connection.keepalive import Keepalive, watch
 from data_collector.connection.settings import ConnectionSettings, rotation_after
@@ -44,19 +45,6 @@ log = structlog.get_logger(__name__)
 FrameCallback = Callable[["Link", int, bytes, int], None]
 ConnectedCallback = Callable[["Link"], list[str]]
 LostCallback = Callable[["Link", str], None]
-
-
-class AttemptCounters(Protocol):
-    """Where a link counts its connection attempts (a venue's statistics, shared by all of
-    its links)."""
-
-    connection_attempts: int
-    connection_failures: int
-
-
-class _Counters:
-    connection_attempts = 0
-    connection_failures = 0
 
 
 class Link:
@@ -100,7 +88,7 @@ class Link:
         self.settings = settings
         self._keepalive = keepalive
         self._budget = budget
-        self._counters: AttemptCounters = counters if counters is not None else _Counters()
+        self.attempts = Attempts(name, url, counters)
         self._rotate_after = rotation_after(lifetime, settings)
         self._on_frame = on_frame
         self._on_connected = on_connected
@@ -121,10 +109,6 @@ class Link:
         self.stray_frames = 0
         #: protocol pings of the server answered with a pong (by every transport)
         self.pings_answered = 0
-        #: connection attempts that failed since the link last carried its pairs, and why the
-        #: last one failed (None while the link is up or never failed)
-        self.failure_streak = 0
-        self.last_failure: str | None = None
 
     # --- public API -----------------------------------------------------------------------
 
@@ -269,32 +253,16 @@ class Link:
             try:
                 return await self._open(rotation=False, reconnect=reconnect)
             except Exception as exc:  # any connect failure is retried, never fatal
-                self._failed(exc)
+                self.attempts.failed(exc)
                 await self._backoff.sleep()
-
-    def _failed(self, exc: Exception) -> None:
-        """Count a connection attempt that failed; the first of a streak is a warning, the rest
-        are left to the venue's calm "waiting for" line (see the manager's feed watch)."""
-        self._counters.connection_failures += 1
-        self.failure_streak += 1
-        self.last_failure = _describe(exc)
-        level = log.warning if self.failure_streak == 1 else log.debug
-        level(
-            "connection_failed",
-            link=self.name,
-            url=self.url,
-            error=self.last_failure,
-            attempt=self.failure_streak,
-        )
 
     async def _open(self, *, rotation: bool, reconnect: bool = False) -> Transport:
         """Open a transport, register it, and send the owner's subscribe texts on it."""
         loop = asyncio.get_running_loop()
-        self._counters.connection_attempts += 1
+        self.attempts.started()
         conn = await connect(self.url, self._new_transport, self.settings.pong_timeout)
         if not rotation:
-            self.failure_streak = 0
-            self.last_failure = None
+            self.attempts.connected()
         self._all.add(conn)
         conn.dead.add_done_callback(lambda _f, c=conn: self._forget(c))
         if rotation:
@@ -380,8 +348,7 @@ class Link:
         try:
             new = await self._open(rotation=True)
         except Exception as exc:
-            self._counters.connection_failures += 1
-            return self._rotation_failed(old, _describe(exc))
+            return self._rotation_failed(old, self.attempts.rotation_failed(exc))
         await asyncio.wait(
             [new.ready, new.dead, old.dead],
             timeout=self.settings.subscribe_timeout,
@@ -423,10 +390,3 @@ class Link:
         old.rotate_at = asyncio.get_running_loop().time() + delay
         log.warning("rotation_failed", link=self.name, reason=reason, retry_in=round(delay, 3))
         return old
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception as one short line: its type and message (``TimeoutError`` alone if none)."""
-    text = str(exc).strip()
-    name = type(exc).__name__
-    return f"{name}: {text}"[:300] if text else name
