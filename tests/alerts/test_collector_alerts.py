@@ -1,12 +1,11 @@
 """Alerts from a running collector (simulator, dry run) to real local HTTP receivers: a
-planted gap opens and closes, a venue goes down and comes back, and targets that hang or
-refuse are counted failed without delaying a single tick."""
+planted gap opens and closes, a pair goes silent, a venue goes down and comes back, and
+targets that hang or refuse are counted failed without delaying a single tick."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from data_collector import outlets
@@ -35,9 +34,12 @@ async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delayin
     ):
         targets = f'["{good.url()}", "{hanging.url()}", "{refused_url()}"]'
         alerts = f"{{targets: {targets}, cooldown_s: 0}}"
-        config = make_config(tmp_path, sim, pairs, NO_DB, alerts=alerts)
-        dc = config.data_collector  # the outage retries every ~0.3 s: no reconnect throttle
-        dc.connection = msgspec.structs.replace(dc.connection, max_reconnects_per_minute=600)
+        # the outage retries every ~0.3 s: no reconnect throttle; a pair is silent after 2 s
+        connection = (
+            "{silence_timeout: 5, pong_timeout: 3, reconnect_initial_delay: 0.1, "
+            "reconnect_max_delay: 0.5, max_reconnects_per_minute: 600, pair_silence_timeout: 2}"
+        )
+        config = make_config(tmp_path, sim, pairs, NO_DB, alerts=alerts, connection=connection)
         async with running(config, dry_run=True) as collector:
             lateness: list[float] = []
 
@@ -57,6 +59,12 @@ async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delayin
                 lambda: good.got("SOL/USDT: buy MEXC, sell GATEIO closed"), what="the close"
             )
 
+            btc = gate.last_sent(pairs[0])
+            assert btc is not None
+            gate.set_quote(pairs[0], btc["bid"], "1", btc["ask"], "1", hold=True)  # then silent
+            await wait_until(lambda: good.got("BTC/USDT silent on GATEIO"), what="pair_silent")
+            gate.release(pairs[0])
+
             await gate.stop()
             await wait_until(lambda: good.got("GATEIO down"), 15, what="venue_down")
             await gate.start()
@@ -69,8 +77,9 @@ async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delayin
                 10,
                 what="the hanging and the refusing target counted failed",
             )
-            # open, close, down, up: counted once the receiver answered (alone or in digests)
-            await wait_until(lambda: alerts.counters().sent["json"] >= 4, what="4 alerts sent")
+            # open, close, silent, down, up: counted once the receiver answered (alone or in
+            # digests)
+            await wait_until(lambda: alerts.counters().sent["json"] >= 5, what="5 alerts sent")
             assert collector.scheduler.stats.missed == missed_before
             # a send blocking the loop would make a tick late by its whole 1 s timeout
             assert max(lateness) < 0.5, lateness
@@ -83,7 +92,7 @@ async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delayin
     assert "size 2.5" in opened["message"]
     down = next(m for m in good.messages if m["title"] == "GATEIO down")
     assert "0/1 connections up" in down["message"]
-    assert sample(metrics, "collector_alerts_sent_total", target="json") >= 4
+    assert sample(metrics, "collector_alerts_sent_total", target="json") >= 5
     assert sample(metrics, "collector_alerts_failed_total", target="json-2") >= 1
     assert sample(metrics, "collector_alerts_failed_total", target="json-3") >= 1
     assert sample(metrics, "collector_alerts_dropped_total") == 0
