@@ -22,21 +22,19 @@ function setText(node, text) { if (node.textContent !== text) node.textContent =
 
 function buildMatrix(s) {
   const head = el("tr"), sub = el("tr");
-  head.append(el("th", { rowspan: 2 }, "pair"));
+  head.append(el("th", { rowspan: 2 }, "pair"), el("th", { rowspan: 2 }, "best net"));
   for (const v of s.exchanges) {
     head.append(el("th", { colspan: 3, class: "venue" }, v));
     sub.append(el("th", {}, "bid"), el("th", {}, "ask"), el("th", {}, "spread"));
   }
-  head.append(el("th", { rowspan: 2 }, "best net"));
   const thead = $("matrix").tHead; thead.replaceChildren(head, sub);
   const body = $("matrix").tBodies[0]; body.replaceChildren();
   for (const pair of s.pairs) {
     const tr = el("tr", { "data-pair": pair });
-    tr.append(el("td", {}, pair));
+    tr.append(el("td", {}, pair), el("td", { "data-field": "best", class: "net" }, "–"));
     for (const v of s.exchanges) {
       for (const f of ["bid", "ask", "spread"]) tr.append(el("td", { "data-venue": v, "data-field": f }, "–"));
     }
-    tr.append(el("td", { "data-field": "best", class: "net" }, "–"));
     body.append(tr);
   }
 }
@@ -48,7 +46,7 @@ function renderMatrix(s) {
   s.pairs.forEach((pair, p) => {
     const tr = rows[p], cells = tr.cells, best = s.best[p];
     for (let v = 0; v < n; v++) {
-      const q = s.matrix[p][v], base = 1 + v * 3;
+      const q = s.matrix[p][v], base = 2 + v * 3;
       const state = q ? STATES[q[3]] : "notlive";
       const grey = state !== "live" ? "stale" : "";
       setText(cells[base], q && q[0] !== null ? q[0] : "–");
@@ -59,7 +57,7 @@ function renderMatrix(s) {
       cells[base + 2].className = grey;
       for (let i = 0; i < 3; i++) cells[base + i].dataset.state = state;
     }
-    const net = cells[1 + n * 3];
+    const net = cells[1];
     const opp = best !== null && best[3] >= s.threshold_pct;
     setText(net, best ? `${pct(best[3])} ${s.exchanges[best[0]]}→${s.exchanges[best[1]]}` : "–");
     net.className = "net" + (opp ? " opp" : "");
