@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import ingest, latency, report_bench, scale, writer_bench
+from bench import dashboard, ingest, latency, report_bench, scale, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
@@ -41,6 +41,8 @@ class Plan:
     latency: latency.LatencySettings
     writer: writer_bench.WriterSettings
     scale: scale.ScaleSettings
+    #: no pair counts: the case is left out (quick mode; run python -m bench.dashboard)
+    dashboard: dashboard.DashboardSettings
     results: list[CaseResult] = field(default_factory=list)
 
 
@@ -54,6 +56,7 @@ def make_plan(quick: bool) -> Plan:
             latency=latency.LatencySettings(warmup_s=0.5, window_s=1.0, windows=3),
             writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
             scale=scale.ScaleSettings(pairs=300, duration_s=6.0, warmup_s=0.5, runs=1, quick=True),
+            dashboard=dashboard.DashboardSettings(pairs=()),
         )
     return Plan(
         quick=False,
@@ -61,6 +64,7 @@ def make_plan(quick: bool) -> Plan:
         latency=latency.LatencySettings(),
         writer=writer_bench.WriterSettings(),
         scale=scale.ScaleSettings(),
+        dashboard=dashboard.DashboardSettings(),
     )
 
 
@@ -94,6 +98,8 @@ async def run(plan: Plan, tmp: str) -> dict[str, float]:
     plot_note = scale.plot(scale.median_run(analyses), plan.scale, png, tmp)
     r4, r5 = scale.tables(analyses, plan.scale, plot_note)
     plan.results += [r4, r5]
+    if plan.dashboard.pairs:
+        plan.results.append(await dashboard.run_case(plan.dashboard, tmp, log))
     for r in plan.results:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures
@@ -178,37 +184,38 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
     for r in plan.results:
         out += [f"## {r.title}", "", markdown_table(r.headers, r.rows), ""]
         out += [f"- {note}" for note in r.notes] + [""]
+        if not plan.quick and r.title.startswith("5. "):
+            out += ["![collector CPU and tick lateness](scale.png)", ""]
     if not plan.quick:
-        out += ["![collector CPU and tick lateness](scale.png)", ""]
         previous = RESULTS.read_text() if RESULTS.exists() else ""
-        out += [section_of(previous, REPORT_SECTION) or REPORT_PLACEHOLDER]
+        out += [section_of(previous, REPORT_HEADING) or REPORT_PLACEHOLDER]
     return "\n".join(out)
 
 
-#: the section ``python -m bench report`` owns in RESULTS.md
-REPORT_SECTION = "report"
+#: the section ``python -m bench report`` owns in RESULTS.md: from its heading to the next
+REPORT_HEADING = "## 7. "
 REPORT_PLACEHOLDER = (
-    f"<!-- case:{REPORT_SECTION} -->\n## 6. --report over a big table\n\n"
+    f"{REPORT_HEADING}--report over a big table\n\n"
     "Not measured yet: run `python -m bench report`.\n"
-    f"<!-- /case:{REPORT_SECTION} -->\n"
 )
 
 
-def section_of(text: str, name: str) -> str:
-    """The marked section ``name`` of RESULTS.md (markers included), or ''."""
-    start, end = f"<!-- case:{name} -->", f"<!-- /case:{name} -->"
-    if start not in text or end not in text:
+def section_of(text: str, heading: str) -> str:
+    """The section of RESULTS.md that starts with ``heading``, up to the next one, or ''."""
+    start = text.find(heading)
+    if start < 0:
         return ""
-    return text[text.index(start) : text.index(end) + len(end)] + "\n"
+    end = text.find("\n## ", start + 1)
+    return text[start : end + 1] if end >= 0 else text[start:].rstrip("\n") + "\n"
 
 
-def with_section(text: str, name: str, body: str) -> str:
-    """``text`` with its section ``name`` replaced by ``body`` (appended when absent)."""
-    block = f"<!-- case:{name} -->\n{body.rstrip()}\n<!-- /case:{name} -->\n"
-    old = section_of(text, name)
+def with_section(text: str, heading: str, body: str) -> str:
+    """``text`` with its section ``heading`` replaced by ``body`` (appended when absent)."""
+    body = body.rstrip("\n") + "\n"
+    old = section_of(text, heading)
     if old:
-        return text.replace(old, block)
-    return text.rstrip() + "\n\n" + block if text.strip() else block
+        return text.replace(old, body if text.endswith(old) else body + "\n")
+    return text.rstrip("\n") + "\n\n" + body if text.strip() else body
 
 
 def render_case(r: CaseResult) -> str:
@@ -263,7 +270,7 @@ def run_report_case(quick: bool) -> int:
         print(body)
     else:
         previous = RESULTS.read_text() if RESULTS.exists() else ""
-        RESULTS.write_text(with_section(previous, REPORT_SECTION, body))
+        RESULTS.write_text(with_section(previous, REPORT_HEADING, body))
         log(f"wrote case 6 into {RESULTS.relative_to(BENCH_DIR.parent)}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -50,7 +50,8 @@ COMMENT ON COLUMN arbitrage_opportunities.max_net_pct IS 'best net percentage (a
 COMMENT ON COLUMN arbitrage_opportunities.buy_price_at_max IS 'buy venue ask at the maximum, exactly as the venue wrote it';
 COMMENT ON COLUMN arbitrage_opportunities.sell_price_at_max IS 'sell venue bid at the maximum, exactly as the venue wrote it';
 COMMENT ON COLUMN arbitrage_opportunities.size_at_max IS 'smaller of the two top-of-book sizes at the maximum; NULL if unknown';
-COMMENT ON COLUMN arbitrage_opportunities.max_profit_quote IS 'size_at_max x buy price x net fraction, in the quote currency';
+COMMENT ON COLUMN arbitrage_opportunities.max_profit_quote IS
+    'size_at_max x (sell x (1 - sell fee) - buy x (1 + buy fee)) at the maximum, in the quote currency';
 COMMENT ON COLUMN arbitrage_opportunities.max_at IS 'the tick of the maximum';
 COMMENT ON COLUMN arbitrage_opportunities.last_seen_at IS 'the last tick it was seen open';
 COMMENT ON COLUMN arbitrage_opportunities.ticks IS 'snapshot ticks it stayed open';

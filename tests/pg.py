@@ -110,7 +110,9 @@ class PgProxy:
     * ``resume()``    -- forward connections (the initial mode);
     * ``refuse()``    -- kill live connections; new ones are closed at once (server down);
     * ``blackhole()`` -- kill live connections; new ones are accepted and never answered
-      (a hung server or a dead network path).
+      (a hung server or a dead network path);
+    * ``freeze()`` / ``thaw()`` -- keep every connection open but forward nothing either way,
+      then carry on where it stopped (a SIGSTOPped server, then SIGCONT).
     """
 
     def __init__(self, bg: BackgroundLoop, server: PgServer) -> None:
@@ -119,6 +121,8 @@ class PgProxy:
         self._mode = "pass"
         self._conns: set[asyncio.StreamWriter] = set()
         self._listener: asyncio.Server | None = None
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
         self.accepted = 0
 
@@ -149,6 +153,7 @@ class PgProxy:
         if self._mode == "blackhole":
             return  # stays open, silent, until killed
         try:
+            await self._flowing.wait()
             up_reader, up_writer = await self._open_upstream()
         except OSError:
             self._conns.discard(writer)
@@ -162,6 +167,7 @@ class PgProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -171,6 +177,7 @@ class PgProxy:
 
     async def _set_mode(self, mode: str) -> None:
         self._mode = mode
+        self._flowing.set()
         for writer in list(self._conns):
             writer.transport.abort()
         self._conns.clear()
@@ -180,6 +187,18 @@ class PgProxy:
 
     def blackhole(self) -> None:
         self._bg.run(self._set_mode("blackhole"))
+
+    async def _set_flowing(self, flowing: bool) -> None:
+        if flowing:
+            self._flowing.set()
+        else:
+            self._flowing.clear()
+
+    def freeze(self) -> None:
+        self._bg.run(self._set_flowing(False))
+
+    def thaw(self) -> None:
+        self._bg.run(self._set_flowing(True))
 
     def resume(self) -> None:
         self._bg.run(self._set_mode("pass"))

@@ -20,7 +20,7 @@ def known_config(tmp_path: Path, pg_database: PgDatabase, pg_loop: BackgroundLoo
     pg_loop.run(fill_known_data(pg_database.dsn))
     return write_config(
         tmp_path,
-        "data_collector:\n  symbols: [BTC/USDT, ETH/USDT]\n"
+        "data_collector:\n  exchanges: [mexc, gateio]\n  symbols: [BTC/USDT, ETH/USDT]\n"
         f'database:\n  dsn: "{pg_database.dsn}"\nmonitoring: {{enabled: false}}\n',
     )
 

@@ -10,35 +10,37 @@ import signal
 import socket
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
+from data_collector.analytics.records import RecordConsumer, Summary
+from data_collector.collector import Collector, run_until_stopped
+from data_collector.lifecycle import TaskFailure
 from data_collector.simulator import Simulator, pairs_for
+from tests.cli_process import free_port, get_health
 from tests.helpers import (
     GATE_FEE,
     MEXC_FEE,
     REPO,
+    Log,
+    TickLog,
+    events,
     fetch,
     make_config,
     running,
     wait_for_ticks,
     wait_until,
 )
-from tests.pg import PgDatabase, PgProxy
+from tests.monitoring.helpers import get
+from tests.pg import PgDatabase, PgProxy, admin
 
-
-class TickLog:
-    """A sink beside the writer: what each tick captured, as the scheduler saw it."""
-
-    def __init__(self) -> None:
-        self.rows: dict[datetime, Counter[str]] = {}
-
-    def __call__(self, rows: list[tuple]) -> None:
-        for row in rows:
-            self.rows.setdefault(row[7], Counter())[row[0]] += 1
+#: a dry run never connects to it
+UNUSED_DSN = "postgresql://nobody@127.0.0.1:1/none"
 
 
 @pytest.mark.timeout(90)
@@ -318,3 +320,230 @@ async def test_missing_migrations_stop_start_up_with_a_clear_line(
     assert proc.returncode == 1
     [failed] = [e for e in events if e["event"] == "startup_failed"]
     assert "nowhere" in failed["error"] and "CEX_MIGRATIONS_DIR" in failed["error"]
+
+
+# ------------------------------------------------- the database path: durable or refusing to run
+
+
+@asynccontextmanager
+async def _process(config_path: Path, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A collector process, killed on the way out if the test left it running."""
+    proc = await _start_process(config_path, *args)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def _sigterm(proc: asyncio.subprocess.Process) -> list[dict]:
+    """SIGTERM, then the events logged until the process exited."""
+    proc.send_signal(signal.SIGTERM)
+    out, _err = await asyncio.wait_for(proc.communicate(), 15)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+async def _run_process(config_path: Path, *args: str, timeout: float = 40) -> tuple[int, list]:
+    proc = await _start_process(config_path, *args)
+    out, _err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.timeout(60)
+async def test_a_data_dir_that_cannot_hold_spill_files_stops_start_up(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    pg_proxy.refuse()  # the database is unreachable: everything would have to be spilled
+    pairs = pairs_for(1)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "spill").write_text("")  # the spill directory's place is taken
+        code, events = await _run_process(tmp_path / "config.yaml")
+    assert code == 1
+    [failed] = [e for e in events if e["event"] == "startup_failed"]
+    assert failed["error"].startswith(f"spill directory {tmp_path / 'data' / 'spill'}")
+    assert "data_collector.data_dir" in failed["error"]
+    assert not any(e["event"] == "collector_stopped" for e in events)
+
+
+@pytest.mark.timeout(60)
+async def test_a_run_that_lost_rows_exits_one_and_says_how_many_and_why(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    pg_proxy.refuse()
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        make_config(tmp_path, sim, pairs, pg_proxy.dsn(pg_database.name))
+        async with _process(tmp_path / "config.yaml") as proc:
+            events = await _read_until(proc, "writer_started", 20)
+            spill_dir = Path(events[-1]["spill_dir"])
+            while not any(e["event"] == "snapshot" and e["rows"] for e in events):
+                events += await _read_until(proc, "snapshot", 20)
+            spill_dir.rmdir()
+            spill_dir.write_text("")  # the disk under the spill directory is gone
+            events += await _sigterm(proc)
+    assert proc.returncode == 1
+    [stopped] = [e for e in events if e["event"] == "collector_stopped"]
+    lost = sum(e["rows"] for e in events if e["event"] == "writer_dropped")
+    assert stopped["level"] == "error" and stopped["rows_lost"] == lost > 0
+    assert stopped["summary"].startswith(f"Collector stopped: {lost} rows were lost ({lost} ")
+    assert f"spilling to {spill_dir} failed" in stopped["summary"]
+    assert "cleanly" not in json.dumps(events)
+
+
+@pytest.mark.timeout(90)
+async def test_a_frozen_database_shows_as_stalled_then_shutdown_says_the_outcome_once(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    port = free_port()
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        dsn = pg_proxy.dsn(pg_database.name)
+        make_config(tmp_path, sim, pairs, dsn, monitoring_port=str(port))
+        async with _process(tmp_path / "config.yaml") as proc:
+            await _read_until(proc, "monitoring_started", 20)
+
+            async def health() -> dict:
+                return await asyncio.to_thread(get_health, port) or {}
+
+            async def written() -> bool:
+                body = await health()
+                return body.get("status") == "ok" and body["database"]["rows_written"] > 0
+
+            await wait_until(written, 20, what="rows written, venues flowing")
+            pg_proxy.blackhole()  # accepts connections, never answers
+
+            async def stalled() -> bool:
+                return (await health())["database"]["state"] == "stalled"
+
+            await wait_until(stalled, 15, what="database stalled in /health")
+            body = await health()
+            events = await _sigterm(proc)
+    assert body["status"] == "degraded" and body["reasons"] == [], body  # HTTP 200
+    error = body["database"]["last_error"]
+    assert body["degraded"] == [f"database stalled: {error}"]
+    assert error.startswith("connecting to postgresql://")
+    assert error.endswith("has not finished after 3.0 s")
+    assert proc.returncode == 0  # spilled, not lost
+    shutdown = events[next(i for i, e in enumerate(events) if e["event"] == "shutdown_started") :]
+    loud = [e["event"] for e in shutdown if e["level"] in ("warning", "error")]
+    assert loud == ["writer_closed"], loud
+    assert shutdown[-1]["event"] == "collector_stopped" and shutdown[-1]["rows_lost"] == 0
+
+
+@pytest.mark.timeout(120)
+async def test_spilled_rows_are_only_loaded_into_the_database_they_were_meant_for(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
+) -> None:
+    """Run 1 spills for database A (down); run 2 writes to database B and leaves A's files
+    alone; --status lists them; run 3, against A again, loads them there."""
+    other = f"{pg_database.name}_b"
+    await admin(pg_database.server.admin_dsn, f'CREATE DATABASE "{other}"')
+    db_a, db_b = pg_proxy.dsn(pg_database.name), pg_database.server.dsn(other)
+    config = tmp_path / "config.yaml"
+    count = "SELECT count(*) FROM book_ticker_snapshots"
+    pairs = pairs_for(2)
+    try:
+        async with Simulator(pairs, rate_hz=4) as sim:
+            pg_proxy.refuse()
+            make_config(tmp_path, sim, pairs, db_a)
+            code, run1 = await _run_process(config, "--duration", "3")
+            spilled = sum(e["rows"] for e in run1 if e["event"] == "snapshot")
+            [closed] = [
+                e
+                for e in run1
+                if e["event"] == "writer_closed" and e["table"] == "book_ticker_snapshots"
+            ]
+            assert code == 0 and closed["rows_spilled"] == spilled > 0
+
+            make_config(tmp_path, sim, pairs, db_b)
+            code, run2 = await _run_process(config, "--duration", "2")
+            assert code == 0
+            written = sum(e["rows"] for e in run2 if e["event"] == "snapshot")
+            assert (await fetch(db_b, count))[0][0] == written
+            [kept] = [e for e in run2 if e["event"] == "spill_files_other_database"]
+            assert kept["directory"] == closed["spill_dir"] and "Sup3r" not in kept["target"]
+            assert not any(e["event"] == "writer_spill_loaded" for e in run2)
+
+            proc = await _start_process(config, "--status")
+            out, _err = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0
+            assert f"another database ({kept['target']}), book_ticker_snapshots: " in out.decode()
+            assert f"rows in {closed['spill_dir']}; kept, not loaded" in out.decode()
+
+            pg_proxy.resume()
+            make_config(tmp_path, sim, pairs, db_a)
+            code, run3 = await _run_process(config, "--duration", "2")
+        assert code == 0
+        loaded = sum(e["rows"] for e in run3 if e["event"] == "writer_spill_loaded")
+        written = sum(e["rows"] for e in run3 if e["event"] == "snapshot")
+        assert loaded == spilled
+        assert (await fetch(pg_database.dsn, count))[0][0] == spilled + written
+        assert not list(Path(closed["spill_dir"]).glob("*.csv"))
+    finally:
+        await admin(pg_database.server.admin_dsn, f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
+
+
+def read_cancelled_delivery(*_args: object) -> None:
+    """What a consumer handing records to a delivery task does once that task was cancelled:
+    reading its result raises CancelledError, which no ``except Exception`` guard catches."""
+    delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    delivery.cancel()
+    delivery.result()
+
+
+class CancelledAlertDelivery(RecordConsumer):
+    def summary(self, record: Summary) -> None:
+        read_cancelled_delivery(record)
+
+
+async def test_a_crashed_analytics_task_stops_the_collector_and_fails_health(
+    tmp_path: Path, logs: Log
+) -> None:
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        config = make_config(tmp_path, sim, pairs, UNUSED_DSN, analytics_interval="1")
+        async with running(config, dry_run=True) as collector:
+            collector.analytics.subscribe(CancelledAlertDelivery())
+            # the crash asks the collector to stop, as SIGTERM would
+            await asyncio.wait_for(collector.wait_stopped(), 10)
+            assert collector.failures == [TaskFailure("analytics", "CancelledError")]
+            assert collector.monitoring is not None
+            code, _text, body = await get(f"{collector.monitoring.url}/health")
+            assert code == 503 and body is not None
+            assert "task analytics crashed: CancelledError" in body["reasons"]
+            assert body["crashed_tasks"] == {"analytics": "CancelledError"}
+    [crash] = events(logs, "task_crashed")
+    assert (crash["log_level"], crash["task"], crash["error"]) == (
+        "error",
+        "analytics",
+        "CancelledError",
+    )
+    assert crash["summary"] == "Task analytics crashed (CancelledError): stopping the collector"
+
+
+async def test_a_run_whose_scheduler_crashed_exits_1_and_never_says_cleanly(
+    tmp_path: Path, logs: Log
+) -> None:
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        config = make_config(tmp_path, sim, pairs, UNUSED_DSN)
+        collector = Collector(config, dry_run=True)
+        run = asyncio.create_task(run_until_stopped(collector))
+        await asyncio.wait_for(collector.started.wait(), 30)
+        collector.scheduler.add_sink(read_cancelled_delivery)
+        code = await asyncio.wait_for(run, 20)
+    assert code == 1
+    [crash] = events(logs, "task_crashed")
+    assert (crash["task"], crash["error"]) == ("snapshot-scheduler", "CancelledError")
+    [shutdown] = events(logs, "shutdown_started")
+    assert shutdown["summary"] == "Shutting down: stopping feeds"  # a dry run has no writer
+    [stopped] = events(logs, "collector_stopped")
+    assert stopped["log_level"] == "error"
+    assert stopped["crashed_tasks"] == {"snapshot-scheduler": "CancelledError"}
+    assert stopped["summary"] == (
+        "Collector stopped: task snapshot-scheduler crashed (CancelledError)"
+    )

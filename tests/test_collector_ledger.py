@@ -55,7 +55,8 @@ def assert_planted_gap(row: asyncpg.Record, pair: Pair) -> None:
     assert row["open_net_pct"] == pytest.approx(NET_PCT)
     assert row["max_net_pct"] == pytest.approx(NET_PCT)
     assert row["max_gross_pct"] == pytest.approx(7.0)
-    assert float(row["max_profit_quote"]) == pytest.approx(1.5 * 100.0 * NET_PCT / 100)
+    sold, bought = 107.0 * (1 - GATE_FEE), 100.0 * (1 + MEXC_FEE)
+    assert float(row["max_profit_quote"]) == pytest.approx(1.5 * (sold - bought))
 
 
 async def run_gap(collector: Collector, sim: Simulator, pair: Pair, ticks: int) -> None:

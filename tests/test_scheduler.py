@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import re
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -16,7 +18,11 @@ from structlog.testing import capture_logs
 from data_collector.cache import QuoteCache
 from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, TickStats, build_rows, wall_clock_ticks
+from data_collector.startup import writer_progress
 from data_collector.venues.base import QuoteUpdate
+from db.writer import SnapshotWriter
+from tests.helpers import Log, events, wait_until
+from tests.pg import PgDatabase, PgProxy
 
 BTC, ETH, SOL = Pair("BTC", "USDT"), Pair("ETH", "USDT"), Pair("SOL", "USDT")
 
@@ -110,7 +116,7 @@ def test_a_failing_consumer_does_not_stop_the_others() -> None:
     assert got == [1]
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["snapshot_consumer_failed"]
     [snapshot] = [e for e in logs if e["event"] == "snapshot"]
-    assert snapshot["summary"].startswith("[SNAPSHOT #001] Captured 1 pairs, inserted 1 records in")
+    assert snapshot["summary"].startswith("[SNAPSHOT #001] Captured 1 pair, queued 1 record in")
 
 
 async def test_an_offset_shifts_every_boundary() -> None:
@@ -150,6 +156,90 @@ def test_capture_measures_lateness_on_the_clock_it_is_given() -> None:
     stats = scheduler.stats
     assert row[7] == stats.last_tick_time == datetime.fromtimestamp(1_000_000_000, UTC)
     assert stats.last_lateness_s == pytest.approx(0.75 - stats.last_duration_s)
+
+
+async def test_the_snapshot_line_says_what_the_writer_did_with_the_rows(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy, logs: Log
+) -> None:
+    """Stored, duplicates skipped, or waiting for a database that is down: never "inserted"
+    for rows that only went into a queue."""
+    cache = QuoteCache(["mexc", "gateio"], [BTC])
+    cache.apply(0, 0, quote("BTCUSDT", "80535.88", "80535.89"), 1)
+    cache.apply(1, 0, quote("BTC_USDT", "80535.10", "80536.00"), 1)
+    writer = SnapshotWriter(
+        pg_proxy.dsn(pg_database.name),
+        spill_dir=tmp_path / "spill",
+        max_buffer_rows=10_000,
+        retry_initial=0.02,
+        retry_max=0.1,
+        connect_timeout=0.5,
+    )
+    await writer.start()
+    scheduler = SnapshotScheduler(
+        cache, 1.0, sinks=[writer.submit], writer_progress=writer_progress(writer)
+    )
+    t0 = 1_790_000_000.0
+    try:
+        scheduler.capture(t0)
+        await wait_until(lambda: writer.stats.rows_written == 2, 10, what="the first tick")
+        scheduler.capture(t0)  # the same tick again: the table already holds these rows
+        await wait_until(lambda: writer.stats.rows_duplicate == 2, 10, what="the duplicates")
+        scheduler.capture(t0 + 1)
+        await wait_until(lambda: writer.stats.rows_written == 6, 10, what="the third tick")
+        pg_proxy.refuse()
+        scheduler.capture(t0 + 2)
+        await wait_until(lambda: writer.stats.batches_failed > 0, 10, what="a failed write")
+        scheduler.capture(t0 + 3)
+    finally:
+        await writer.close(1.0)
+    lines = events(logs, "snapshot")
+    texts = [e["summary"] for e in lines]
+    first = r"\[SNAPSHOT #001\] Captured 1 pair, queued 2 records in \d+\.\dms"
+    assert re.fullmatch(first, texts[0])
+    assert [text.partition("ms")[2] for text in texts] == [
+        "",  # nothing written yet, nothing behind
+        "; database: 2 stored",
+        "; database: 0 stored, 2 duplicates skipped",
+        "; database: 2 stored",
+        "; database down: 4 records waiting",
+    ]
+    fields = ("queued", "db_state", "rows_stored", "rows_duplicate", "backlog_rows")
+    assert [tuple(e[k] for k in fields) for e in lines] == [
+        (2, "up", 0, 0, 2),
+        (2, "up", 2, 0, 2),
+        (2, "up", 0, 2, 2),
+        (2, "up", 2, 0, 2),
+        (2, "down", 0, 0, 4),
+    ]
+    assert all(e["rows"] == 2 and e["pairs"] == 1 for e in lines)  # the fields kept
+
+
+def test_ticks_without_quotes_log_one_calm_line_every_30_seconds(logs: Log) -> None:
+    cache = QuoteCache(["mexc"], [BTC, ETH])
+    scheduler = SnapshotScheduler(cache, 1.0)
+    t0 = 1_790_000_000.0
+    for second in range(61):
+        scheduler.capture(t0 + second)
+    info = [e for e in logs if e["log_level"] != "debug"]
+    assert [(e["event"], e["tick"]) for e in info] == [
+        ("snapshot_idle", 1),
+        ("snapshot_idle", 31),
+        ("snapshot_idle", 61),
+    ]
+    assert {e["summary"] for e in info} == {"[SNAPSHOT] No live quotes yet: nothing stored"}
+    assert info[-1]["idle_ticks"] == 61
+
+    logs.clear()
+    cache.apply(0, 0, quote("BTCUSDT", "1", "2"), 1)
+    scheduler.capture(t0 + 61)
+    cache.mark_not_live(0, [0])  # its connection dropped
+    scheduler.capture(t0 + 62)
+    scheduler.capture(t0 + 63)
+    info = [e for e in logs if e["log_level"] != "debug"]
+    assert [e["event"] for e in info] == ["snapshot", "snapshot_idle"]
+    assert info[0]["summary"].startswith("[SNAPSHOT #062] Captured 1 pair, queued 1 record in")
+    assert info[1]["summary"] == "[SNAPSHOT] No live quotes since 14:14:21 UTC: nothing stored"
+    assert (info[1]["idle_ticks"], info[1]["last_capture"]) == (1, "2026-09-21T14:14:21+00:00")
 
 
 def test_the_scheduler_imports_no_database_driver() -> None:

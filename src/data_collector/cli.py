@@ -1,4 +1,5 @@
-"""Command line: ``python run.py [--config PATH] [--status | --report | --dry-run] ...``."""
+"""Command line: ``python run.py [--config PATH] [--status | --report | --test-alerts |
+--dry-run] [--simulate] ...``."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description=(
-            "Collect best bid/ask quotes from MEXC and Gate.io over WebSocket, snapshot them "
+            f"Collect best bid/ask quotes from {_venue_list()} over WebSocket, snapshot them "
             "every second into PostgreSQL and log cross-exchange arbitrage analytics; "
             "--report answers from what was stored."
         ),
@@ -67,9 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="print the effective configuration (secrets redacted), the database in use and "
-        "its contents, and the running collector (from the data directory's lock file) with "
-        "its health; never connects to the venues. The report goes to stdout, log lines to "
-        "stderr",
+        "its contents, the spill files waiting, and the running collector (from the data "
+        "directory's lock file) with its health; never connects to the venues. The report "
+        "goes to stdout, log lines to stderr",
+    )
+    mode.add_argument(
+        "--test-alerts",
+        action="store_true",
+        help="send one test message to every alerts.targets entry and report which worked "
+        "(targets shown as scheme and host only); exit 0 when all did, 1 otherwise",
     )
     mode.add_argument(
         "--report",
@@ -135,6 +142,14 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _venue_list() -> str:
+    """The registered venues as a reader names them: ``MEXC, Gate.io and Binance``."""
+    from data_collector.venues import VENUES
+
+    names = [venue.display_name for venue in VENUES.values()]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 #: commands that print a report; the report alone goes to stdout, their log lines to stderr
 ReportRunner = Callable[[Config, argparse.Namespace], Awaitable[int]]
 
@@ -151,8 +166,18 @@ async def _opportunity_report(config: Config, args: argparse.Namespace) -> int:
     return await run_report(config, args.report_options, symbols_given=args.symbols is not None)
 
 
+async def _test_alerts_report(config: Config, _args: argparse.Namespace) -> int:
+    from data_collector.alerts.check import send_test_alerts
+
+    return await send_test_alerts(config.alerts)
+
+
 #: argparse dest of the flag -> the report it prints (a new report command adds a line here)
-REPORTS: dict[str, ReportRunner] = {"status": _status_report, "report": _opportunity_report}
+REPORTS: dict[str, ReportRunner] = {
+    "status": _status_report,
+    "report": _opportunity_report,
+    "test_alerts": _test_alerts_report,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,8 +4,10 @@ A :class:`Collector` has an explicit lifecycle: ``await start()`` builds and sta
 (``started`` is set once it serves), ``stop()`` asks it to stop (also during start-up),
 ``await wait_stopped()`` waits for that, and ``await close()`` shuts it down: feeds stopped,
 open opportunities closed (``shutdown``), the writers flushed (or what cannot be written
-spilled), the database closed.
-:func:`run_async` is that lifecycle under SIGINT/SIGTERM, returning the process exit code.
+spilled), the database closed. An essential background task that crashes stops the collector
+too (see :mod:`data_collector.lifecycle`). :func:`run_until_stopped` is that lifecycle under
+SIGINT/SIGTERM, returning the process exit code (1 when start-up failed, an essential task
+crashed or the writer had to drop rows); :func:`run_async` runs it for a configuration.
 """
 
 from __future__ import annotations
@@ -20,22 +22,32 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from data_collector.alerts.service import Alerts
 from data_collector.analytics.hub import Analytics
 from data_collector.analytics.ledger import OpportunityLedger
 from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
+from data_collector.dashboard.routes import DashboardRoutes
 from data_collector.demo import start_simulator
-from data_collector.lifecycle import Cleanup, cancel_all, run_cleanups, watched
+from data_collector.feed_watch import FeedWatch, log_subscriptions
+from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
 from data_collector.manager import FeedManager
 from data_collector.monitoring.connections import ConnectionStatusLog
 from data_collector.monitoring.health import HealthRules
 from data_collector.monitoring.server import MonitoringServer
 from data_collector.monitoring.sources import MonitoringSources
+from data_collector.outlets import attach_alerts, build_dashboard, fees_of
 from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
-from data_collector.startup import WRITER_CLOSE_TIMEOUT, StartupError, start_database
+from data_collector.startup import (
+    WRITER_CLOSE_TIMEOUT,
+    StartupError,
+    start_database,
+    writer_progress,
+)
 from data_collector.venues import get_venue
+from data_collector.wording import plural
 
 if TYPE_CHECKING:
     from db.writer import SnapshotWriter, TableWriter
@@ -44,6 +56,8 @@ log = structlog.get_logger("data_collector.collector")
 
 SUBSCRIBE_REPORT_TIMEOUT = 30.0
 EXIT_STARTUP_FAILED = 1
+#: an essential task crashed, or the writer had to drop rows: the run did not stop cleanly
+EXIT_NOT_CLEAN = 1
 
 
 class Collector:
@@ -51,6 +65,7 @@ class Collector:
 
     cache: QuoteCache
     manager: FeedManager
+    feed_watch: FeedWatch
     scheduler: SnapshotScheduler
     analytics: Analytics
     #: what monitoring (and the connection status line) reads of this collector
@@ -59,6 +74,10 @@ class Collector:
     #: the writer of the opportunity ledger (``arbitrage_opportunities``)
     ledger_writer: TableWriter | None = None
     monitoring: MonitoringServer | None = None
+    #: None: no alert targets configured
+    alerts: Alerts | None = None
+    #: None: monitoring (which serves the dashboard) is disabled or could not listen
+    dashboard: DashboardRoutes | None = None
 
     def __init__(self, config: Config, *, dry_run: bool = False, simulate: bool = False) -> None:
         self.config = config
@@ -68,12 +87,17 @@ class Collector:
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
         self._built = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = TaskSupervisor(on_failure=lambda _failure: self.stop())
         self._cleanups: list[Cleanup] = []
 
     def stop(self) -> None:
         """Ask the collector to stop: :meth:`wait_stopped` returns, a start-up is abandoned."""
         self._stop.set()
+
+    @property
+    def failures(self) -> list[TaskFailure]:
+        """Essential tasks that crashed (each also asked the collector to stop)."""
+        return self._tasks.failures
 
     async def start(self) -> bool:
         """Start every part; False when :meth:`stop` came first. Raises :class:`StartupError`."""
@@ -81,12 +105,13 @@ class Collector:
             log.info("startup_interrupted", summary="Stopped during start-up")
             return False
         await self._start_monitoring()
+        if self.alerts is not None:
+            self.alerts.start()
         await self.manager.start()
-        self._tasks = [
-            watched(self.scheduler.run(), "snapshot-scheduler"),
-            watched(self._analytics_loop(), "analytics"),
-            watched(self._report_subscriptions(), "subscribe-report"),
-        ]
+        self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
+        self._tasks.start(self._analytics_loop(), "analytics")
+        self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
+        self._tasks.start(self.feed_watch.run(), "feed-watch")
         self.started.set()
         return True
 
@@ -99,19 +124,23 @@ class Collector:
         """Shut down what :meth:`start` started, then release what it acquired."""
         if self._built:
             self._built = False
-            log.info("shutdown_started", summary="Shutting down: stopping feeds, flushing writer")
-            await cancel_all(self._tasks)  # first: no tick may reach the writers after this
+            steps = "stopping feeds, flushing writer" if self.writer else "stopping feeds"
+            log.info("shutdown_started", summary=f"Shutting down: {steps}")
+            await self._tasks.cancel_all()  # first: no tick may reach the writers after this
             # what is still open ends here; its closing rows go out with the ledger's flush
             try:
                 self.analytics.close_open(datetime.now(UTC))
             except Exception:  # the shutdown must go on
                 log.exception("analytics_close_failed")
+            if self.dashboard is not None:
+                self.dashboard.close()  # open streams must not hold the server's shutdown
             writers = [w for w in (self.writer, self.ledger_writer) if w is not None]
             # Feeds, monitoring and the writers wind down together, inside the 10 s budget.
             await asyncio.gather(
                 self.manager.stop(),
                 *([self.monitoring.stop()] if self.monitoring else []),
                 *(w.close(WRITER_CLOSE_TIMEOUT) for w in writers),
+                *([self.alerts.stop()] if self.alerts else []),
                 return_exceptions=True,
             )
         await run_cleanups(self._cleanups)
@@ -119,7 +148,8 @@ class Collector:
     async def _build(self) -> None:
         config, dc = self.config, self.config.data_collector
         pairs = config.pairs
-        log.info("pairs_loaded", pairs=len(pairs), summary=f"Loaded {len(pairs)} trading pairs")
+        loaded = plural(len(pairs), "trading pair")
+        log.info("pairs_loaded", pairs=len(pairs), summary=f"Loaded {loaded}")
         urls = {name: config.exchanges[name].websocket_url for name in dc.exchanges}
         if self.simulate:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
@@ -134,8 +164,9 @@ class Collector:
         self.cache = cache = QuoteCache(dc.exchanges, pairs)
         venues = {name: (get_venue(name), urls[name]) for name in dc.exchanges}
         self.manager = FeedManager(cache, venues, pairs, dc.connection)
+        self.feed_watch = FeedWatch(self.manager, dc.connection.pair_silence_timeout)
         self.analytics = Analytics(
-            fees={name: config.exchanges[name].taker_fee or 0.0 for name in dc.exchanges},
+            fees=fees_of(config),
             arbitrage_threshold=dc.analytics.arbitrage_threshold,
             volume_threshold=dc.analytics.volume_threshold,
             spread_alert_threshold=dc.analytics.spread_alert_threshold,
@@ -150,6 +181,7 @@ class Collector:
             sinks=[writer.submit] if writer is not None else [],
             on_snapshot=[self.analytics.on_tick],
             dry_run=self.dry_run,
+            writer_progress=writer_progress(writer) if writer is not None else None,
         )
         self.sources = MonitoringSources(
             venue_stats=cache.stats,
@@ -157,11 +189,19 @@ class Collector:
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
             open_opportunities=lambda: self.analytics.open_opportunities,
+            silent_pairs=self.feed_watch.silent_pairs,
+            crashed_tasks=lambda: {f.task: f.error for f in self.failures},
+            alerts=lambda: self.alerts.counters() if self.alerts is not None else None,
         )
+        self.alerts = attach_alerts(config, self.analytics, self.manager, self.scheduler)
+        self.feed_watch.alerts = self.alerts  # pair_silent alerts
         if config.monitoring.enabled:
             rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
             m = config.monitoring
-            self.monitoring = MonitoringServer(self.sources, rules, m.host, m.port)
+            self.dashboard = DashboardRoutes(build_dashboard(config, self.analytics, self.sources))
+            self.monitoring = MonitoringServer(
+                self.sources, rules, m.host, m.port, extra_routes=self.dashboard.routes()
+            )
 
     async def _start_monitoring(self) -> None:
         """Serve /metrics and /health; a busy port costs the endpoint, never the collection."""
@@ -180,8 +220,13 @@ class Collector:
                 f"{monitoring.port} ({exc.strerror or exc}); set monitoring.port to a free port",
             )
             self.monitoring = None
+            self.dashboard = None
             return
         self.scheduler.add_observer(monitoring.after_tick)
+        if self.dashboard is not None:
+            self.scheduler.add_observer(self.dashboard.feed.after_tick)
+            url = f"{monitoring.url}/"
+            log.info("dashboard_started", url=url, summary=f"Live dashboard on {url}")
 
     async def _analytics_loop(self) -> None:
         dc = self.config.data_collector
@@ -197,7 +242,8 @@ class Collector:
                 log.exception("analytics_failed")
 
     async def _report_subscriptions(self) -> None:
-        """Log the start-up line once every requested channel is acknowledged (or rejected)."""
+        """Log the start-up line once every requested channel is acknowledged (or rejected),
+        or after SUBSCRIBE_REPORT_TIMEOUT with what is missing."""
         manager = self.manager
         expected = len(self.cache.venues) * len(self.cache.pairs)
         deadline = time.monotonic() + SUBSCRIBE_REPORT_TIMEOUT
@@ -209,14 +255,7 @@ class Collector:
             if manager.subscribed_channels() + rejected() >= expected:
                 break
             await asyncio.sleep(0.05)
-        channels = manager.subscribed_channels()
-        log.info(
-            "subscriptions_ready",
-            channels=channels,
-            expected=expected,
-            rejected=rejected(),
-            summary=f"Subscribed to {channels} book ticker channels",
-        )
+        log_subscriptions(manager, log)
 
 
 async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
@@ -258,6 +297,12 @@ async def run_async(
         log.warning("collector_disabled", summary="data_collector.enabled is false: nothing to do")
         return 0
     collector = Collector(config, dry_run=dry_run, simulate=simulate)
+    return await run_until_stopped(collector, duration)
+
+
+async def run_until_stopped(collector: Collector, duration: float | None = None) -> int:
+    """Start ``collector``, run it until SIGINT/SIGTERM, ``duration`` or a crashed task, and
+    shut it down; returns the process exit code."""
     loop = asyncio.get_running_loop()
     _signal_handlers(loop, collector.stop, install=True)
     try:
@@ -269,8 +314,31 @@ async def run_async(
     finally:
         await collector.close()
         _signal_handlers(loop, collector.stop, install=False)  # a signal during the flush: fine
-    log.info("collector_stopped", summary="Collector stopped cleanly")
-    return 0
+    return _stopped(collector)
+
+
+def _stopped(collector: Collector) -> int:
+    """The last line, and the exit code: a run whose task crashed or that lost rows did not
+    stop cleanly."""
+    problems: list[str] = [str(f) for f in collector.failures]
+    fields: dict[str, object] = {"rows_lost": 0}
+    if collector.failures:
+        fields["crashed_tasks"] = {f.task: f.error for f in collector.failures}
+    lost = (
+        (collector.writer, "rows_lost", "rows"),
+        (collector.ledger_writer, "opportunity_rows_lost", "opportunity ledger rows"),
+    )
+    for writer, field, what in lost:
+        stats = writer.stats if writer is not None else None
+        if stats is not None and stats.rows_dropped:
+            why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
+            fields[field] = stats.rows_dropped
+            problems.append(f"{stats.rows_dropped} {what} were lost ({why})")
+    if not problems:
+        log.info("collector_stopped", **fields, summary="Collector stopped cleanly")
+        return 0
+    log.error("collector_stopped", **fields, summary=f"Collector stopped: {'; '.join(problems)}")
+    return EXIT_NOT_CLEAN
 
 
 def _signal_handlers(
@@ -289,4 +357,4 @@ def _on_signal(sig: signal.Signals, stop: Callable[[], None]) -> None:
     log.info("signal_received", signal=sig.name)
 
 
-__all__ = ["Collector", "StartupError", "run_async", "run_collector"]
+__all__ = ["Collector", "StartupError", "run_async", "run_collector", "run_until_stopped"]

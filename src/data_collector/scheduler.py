@@ -18,6 +18,8 @@ import numpy as np
 import structlog
 
 from data_collector.cache import QuoteCache, Snapshot
+from data_collector.snapshot_log import ProgressSource, SnapshotLog, TickOutcome
+from data_collector.wording import plural
 from db.rows import SnapshotRow
 
 log = structlog.get_logger(__name__)
@@ -102,7 +104,8 @@ class SnapshotScheduler:
     snapshot and its tick time (the analytics), observers get the snapshot and the updated
     :class:`TickStats` once the tick is recorded (metrics, benchmarks). :meth:`capture` stamps
     its rows with the boundary it is given and measures lateness against ``clock``, never the
-    wall clock itself, so a replay can drive it from recorded times.
+    wall clock itself, so a replay can drive it from recorded times. ``writer_progress`` tells
+    the log line what the writer has done (see :mod:`data_collector.snapshot_log`).
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class SnapshotScheduler:
         on_snapshot: Sequence[SnapshotConsumer] = (),
         observers: Sequence[TickObserver] = (),
         dry_run: bool = False,
+        writer_progress: ProgressSource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.cache = cache
@@ -124,6 +128,7 @@ class SnapshotScheduler:
         self.dry_run = dry_run
         self.clock = clock
         self.stats = TickStats()
+        self._log = SnapshotLog(progress=writer_progress, dry_run=dry_run)
 
     def add_sink(self, sink: RowSink) -> None:
         self._sinks.append(sink)
@@ -167,22 +172,15 @@ class SnapshotScheduler:
         stats.last_tick_time = tick_time
         stats.last_duration_s = time.perf_counter() - started
         stats.last_lateness_s = self.clock() - boundary - stats.last_duration_s
-        pairs = len({(row[1], row[2]) for row in rows})
-        ms = stats.last_duration_s * 1000
-        # The original design's line; rows are handed to the writer, whose own events report
-        # any write that fails.
-        verb = "captured" if self.dry_run else "inserted"
-        note = " (dry run: not stored)" if self.dry_run else ""
-        log.info(
-            "snapshot",
-            tick=stats.ticks,
-            tick_time=tick_time.isoformat(),  # "timestamp" is the log line's own time
-            pairs=pairs,
-            rows=len(rows),
-            ms=round(ms, 3),
-            lateness_ms=round(stats.last_lateness_s * 1000, 3),
-            summary=f"[SNAPSHOT #{stats.ticks:03d}] Captured {pairs} pairs, {verb} {len(rows)} "
-            f"records in {ms:.1f}ms{note}",
+        self._log.tick(
+            TickOutcome(
+                tick=stats.ticks,
+                tick_time=tick_time,
+                pairs=len({(row[1], row[2]) for row in rows}),
+                rows=len(rows),
+                duration_s=stats.last_duration_s,
+                lateness_s=stats.last_lateness_s,
+            )
         )
 
     def _log_missed(self, boundary: float, missed: int) -> None:
@@ -193,7 +191,7 @@ class SnapshotScheduler:
             missed=missed,
             first_missed=first.isoformat(),
             total_missed=self.stats.missed,
-            summary=f"[SNAPSHOT] Missed {missed} tick(s) from {first.isoformat()}: "
+            summary=f"[SNAPSHOT] Missed {plural(missed, 'tick')} from {first.isoformat()}: "
             "the event loop was blocked",
         )
 

@@ -1,9 +1,12 @@
 """Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL,
-the snapshot and ledger writers. Each acquisition registers its clean-up."""
+the snapshot and ledger writers, their spill directory, and the view of the snapshot writer's
+progress the snapshot line reads. Each acquisition registers its clean-up."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -14,10 +17,10 @@ import structlog
 from data_collector.config import Config
 from data_collector.lifecycle import Cleanup
 from data_collector.pairs import Pair
+from data_collector.snapshot_log import ProgressSource, WriterProgress
 
 if TYPE_CHECKING:
-    import asyncpg
-
+    from db.spill_targets import SpillTarget
     from db.writer import SnapshotWriter, TableWriter
 
 log = structlog.get_logger("data_collector.collector")
@@ -47,7 +50,7 @@ async def start_database(config: Config, pairs: list[Pair], cleanups: list[Clean
     """Migrate the database (when it answers) and start the snapshot and ledger writers."""
     from db.dsn import redact_dsn
     from db.migrations import default_migrations_dir, migration_files
-    from db.writer import SnapshotWriter
+    from db.spill_targets import target_of_dsn, target_of_embedded
 
     try:
         migration_files()
@@ -58,25 +61,64 @@ async def start_database(config: Config, pairs: list[Pair], cleanups: list[Clean
         ) from None
     dsn = config.database_dsn()
     if dsn is not None:
-        label = redact_dsn(dsn)
+        label, target = redact_dsn(dsn), target_of_dsn(dsn)
     else:
         dsn, label = await _start_embedded(config, cleanups)
+        target = target_of_embedded(config.embedded_pgdata)
     await _migrate(dsn, label)
-    rows_per_tick = len(pairs) * len(config.data_collector.exchanges)
-    buffer_rows = config.database.buffer_max_rows or max(
-        rows_per_tick * int(AUTO_BUFFER_SECONDS / config.data_collector.snapshot_interval), 10_000
-    )
-    writer = SnapshotWriter(dsn, spill_dir=config.data_dir / "spill", max_buffer_rows=buffer_rows)
-    await writer.start()
+    writer = await _start_writer(config, pairs, dsn, target)
     cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once closed
-    ledger = await _start_ledger(config, dsn)
+    ledger = await _start_ledger(config, dsn, target)
     cleanups.append(lambda: ledger.close(WRITER_CLOSE_TIMEOUT))
     return Writers(writer, ledger)
 
 
-async def _start_ledger(config: Config, dsn: str) -> TableWriter:
-    """The ledger's writer; on each connection it first closes what a crashed run left open."""
+async def _start_writer(
+    config: Config, pairs: list[Pair], dsn: str, target: SpillTarget
+) -> SnapshotWriter:
+    """The snapshot writer, spilling into ``target``'s own directory (see db.spill_targets)."""
+    from db.spill_targets import prepare_target, table_spill_dir
+    from db.tables import SNAPSHOTS
+    from db.writer import SnapshotWriter
+
+    interval = config.data_collector.snapshot_interval
+    rows_per_tick = len(pairs) * len(config.data_collector.exchanges)
+    buffer_rows = config.database.buffer_max_rows or max(
+        rows_per_tick * int(AUTO_BUFFER_SECONDS / interval), 10_000
+    )
+    root = config.data_dir / "spill"
+    writer = SnapshotWriter(
+        dsn,
+        spill_dir=table_spill_dir(root, target, SNAPSHOTS.name),
+        max_buffer_rows=buffer_rows,
+        stall_after=3 * interval,
+    )
+    with _spill_directory_needed("rows"):
+        await asyncio.to_thread(prepare_target, root, target)
+        await writer.start()
+    return writer
+
+
+@contextlib.contextmanager
+def _spill_directory_needed(what: str) -> Iterator[None]:
+    """A spill directory that cannot be written stops the start-up: an outage would lose
+    ``what``."""
+    from db.spill import SpillDirectoryError
+
+    try:
+        yield
+    except SpillDirectoryError as exc:
+        raise StartupError(
+            f"{exc}: {what} could not be kept during a database outage; set "
+            "data_collector.data_dir to a writable directory"
+        ) from None
+
+
+async def _start_ledger(config: Config, dsn: str, target: SpillTarget) -> TableWriter:
+    """The ledger's writer, spilling beside the snapshots' (its own table directory); on each
+    connection it first closes what a crashed run left open."""
     from db.ledger import OPPORTUNITIES, close_orphans
+    from db.spill_targets import table_spill_dir
     from db.writer import TableWriter
 
     started = datetime.now(UTC)
@@ -95,11 +137,13 @@ async def _start_ledger(config: Config, dsn: str) -> TableWriter:
     ledger = TableWriter(
         dsn,
         OPPORTUNITIES,
-        spill_dir=config.data_dir / "spill",
+        spill_dir=table_spill_dir(config.data_dir / "spill", target, OPPORTUNITIES.name),
         max_buffer_rows=LEDGER_BUFFER_ROWS,
+        stall_after=3 * config.data_collector.snapshot_interval,
         on_connect=recover,
     )
-    await ledger.start()
+    with _spill_directory_needed("opportunities"):
+        await ledger.start()
     return ledger
 
 
@@ -145,3 +189,18 @@ async def _migrate(dsn: str, label: str) -> None:
         migrations_applied=applied,
         summary=f"Connected to PostgreSQL ({label})",
     )
+
+
+def writer_progress(writer: SnapshotWriter) -> ProgressSource:
+    """The writer's totals as the snapshot line reads them (no driver type crosses over)."""
+
+    def read() -> WriterProgress:
+        stats = writer.stats
+        return WriterProgress(
+            state=stats.state,
+            rows_stored=stats.rows_written - stats.rows_duplicate,
+            rows_duplicate=stats.rows_duplicate,
+            backlog_rows=stats.backlog_rows,
+        )
+
+    return read

@@ -3,6 +3,7 @@ a running collector's health. Never connects to the venues; returns within a few
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ REDACTED = "***"
 DB_TIMEOUT = 3.0
 HEALTH_TIMEOUT = 1.5
 #: the values of "status" in our /health answer
-HEALTH_STATES = ("ok", "unhealthy")
+HEALTH_STATES = ("ok", "degraded", "unhealthy")
 
 
 def redacted_config(config: Config) -> dict[str, Any]:
     """The effective configuration as plain data, every secret replaced."""
+    from data_collector.alerts.targets import describe_target
     from db.dsn import redact_dsn
 
     data = msgspec.to_builtins(config)
@@ -35,6 +37,7 @@ def redacted_config(config: Config) -> dict[str, Any]:
         for key in ("api_key", "api_secret"):
             if exchange.get(key):
                 exchange[key] = REDACTED
+    data["alerts"]["targets"] = [describe_target(url) for url in config.alerts.targets]
     return data
 
 
@@ -43,6 +46,8 @@ async def print_status(config: Config, *, config_path: str | Path = "config.yaml
     print(f"\nConfiguration ({config_path}, secrets redacted):")
     print(_indent(yaml.safe_dump(redacted_config(config), sort_keys=False)))
     for line in await _database_lines(config):
+        print(line)
+    for line in await asyncio.to_thread(_spill_lines, config):
         print(line)
     for line in await _collector_lines(config):
         print(line)
@@ -68,6 +73,33 @@ async def _database_lines(config: Config) -> list[str]:
     lines.append(f"  latest snapshot: {_when(status.latest_timestamp)}")
     for exchange, (rows, latest) in sorted(status.per_exchange.items()):
         lines.append(f"    {exchange:<8} {rows:>12} rows, latest {_when(latest)}")
+    return lines
+
+
+def _spill_lines(config: Config) -> list[str]:
+    """Rows waiting on disk: this database's (loaded by the next run) and any other's (kept)."""
+    from db.spill_targets import inventory, target_of_dsn, target_of_embedded
+
+    dsn = config.database_dsn()
+    current = target_of_dsn(dsn) if dsn else target_of_embedded(config.embedded_pgdata)
+    found = inventory(config.data_dir / "spill", current)
+    lines = [
+        "Spill files:",
+        f"  this database spills to {found.root / current.id}/<table>/ ({current.label})",
+    ]
+    if not found.groups:
+        return [*lines, "  none waiting"]
+    for group in found.groups:
+        where = f"{_count(group.files, 'file')}, {_count(group.rows, 'row')} in {group.directory}"
+        if group.target is None:
+            lines.append(f"  database unknown (older layout): {where}; not loaded, see README")
+        elif group.current:
+            lines.append(f"  this database ({group.target.label}), {group.table}: {where}")
+        else:
+            lines.append(
+                f"  another database ({group.target.label}), {group.table}: {where}; "
+                "kept, not loaded by this configuration"
+            )
     return lines
 
 
@@ -126,6 +158,10 @@ def _our_health(body: str) -> dict[str, Any] | None:
     ):
         return data
     return None
+
+
+def _count(n: int | None, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _when(value: object) -> str:

@@ -7,7 +7,7 @@ password, say) it hides too much rather than too little.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 REDACTED = "***"
 
@@ -15,6 +15,7 @@ _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # password-carrying parameters in a URL query string: ?password=...&sslpassword=...
 _QUERY_SECRET_RE = re.compile(r"(?i)([?&](?:ssl)?password=)[^&#]*")
 # libpq key=value form: password=secret, password = 'sec ret', password='it\'s'
+_KV_RE = re.compile(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)")
 _KV_SECRET_RE = re.compile(r"(?i)\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)")
 
 
@@ -56,10 +57,7 @@ def dsn_passwords(dsn: str) -> list[str]:
     parts = _split_url(dsn)
     if parts is None:
         for match in _KV_SECRET_RE.finditer(dsn):
-            value = match.group(2)
-            if value.startswith("'"):
-                value = value.strip("'").replace("\\'", "'").replace("\\\\", "\\")
-            found.append(value)
+            found.append(_unquote_kv(match.group(2)))
     else:
         found.extend(m.group(0).split("=", 1)[1] for m in _QUERY_SECRET_RE.finditer(dsn))
         stripped = _split_url(_QUERY_SECRET_RE.sub("", dsn))
@@ -106,3 +104,42 @@ def build_dsn(
     if port_text:
         hostpart += ":" + port_text
     return f"postgresql://{auth}@{hostpart}/{db}"
+
+
+def dsn_identity(dsn: str) -> tuple[str, str, str, str]:
+    """(host, port, database, user) that ``dsn`` connects to: what tells two databases apart.
+    The password is no part of it. Parts left out take libpq's fixed defaults (port 5432,
+    database = user); host "" is the local socket."""
+    parts = _split_url(dsn)
+    if parts is None:
+        params = {k.lower(): _unquote_kv(v) for k, v in _KV_RE.findall(dsn)}
+    else:
+        params = _url_params(*parts)
+    user = params.get("user", "")
+    host = params.get("host", "").lower()
+    port = params.get("port", "") or "5432"
+    database = params.get("dbname") or params.get("database") or user
+    return host, port, database, user
+
+
+def _url_params(_scheme: str, userinfo: str, rest: str) -> dict[str, str]:
+    rest, _, query = rest.partition("?")
+    hostport, _, path = rest.partition("/")
+    if hostport.startswith("["):  # [IPv6]:port
+        host, _, port = hostport[1:].partition("]")
+        port = port.removeprefix(":")
+    elif "," in hostport or ":" not in hostport:  # several hosts: kept as written
+        host, port = hostport, ""
+    else:
+        host, _, port = hostport.rpartition(":")
+    params = {"user": unquote(userinfo.partition(":")[0]), "host": unquote(host), "port": port}
+    params["dbname"] = unquote(path)
+    for key, value in parse_qsl(query):
+        params[key.lower()] = value
+    return params
+
+
+def _unquote_kv(value: str) -> str:
+    if value.startswith("'"):
+        return value.strip("'").replace("\\'", "'").replace("\\\\", "\\")
+    return value

@@ -47,6 +47,16 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+class SpillDirectoryError(Exception):
+    """The spill directory cannot be created, written or read: rows could not be kept on
+    disk during an outage."""
+
+    def __init__(self, directory: Path, error: OSError) -> None:
+        reason = error.strerror or str(error)
+        super().__init__(f"spill directory {directory} is unusable ({reason})")
+        self.directory = directory
+
+
 def count_rows(payload: bytes) -> int:
     """Rows in a spill file's contents (one CSV line each)."""
     return payload.count(b"\n")
@@ -64,6 +74,16 @@ class SpillStore:
         self.prefix = prefix
         self._seq = itertools.count()
         self._pattern = f"{prefix}[0-9]*-[0-9]*{SUFFIX}"
+
+    def check(self) -> list[Path]:
+        """Prove the directory usable (create it; write, fsync, rename and delete a probe
+        file), then :meth:`scan` it. Raises :class:`SpillDirectoryError`."""
+        try:
+            probe = write_atomic(self.directory, f".probe-{os.getpid()}", b"probe\n")
+            self.delete(probe)
+            return self.scan()
+        except OSError as exc:
+            raise SpillDirectoryError(self.directory, exc) from exc
 
     def write(self, payload: bytes) -> Path:
         """Store ``payload`` as a new spill file; returns its path. Raises OSError."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
+from db.dsn import redact_dsn
 from db.migrations import apply_migrations
 from db.pool import connect
 from db.tables import TableSpec
@@ -31,6 +32,10 @@ def is_outage_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError | asyncpg.PostgresError | asyncpg.InterfaceError)
 
 
+#: :attr:`StagedCopy.step` between calls
+IDLE = "idle"
+
+
 @dataclass
 class Stored:
     #: rows committed (including rows the ON CONFLICT clause skipped)
@@ -42,6 +47,8 @@ class Stored:
 
 
 class StagedCopy:
+    """Holds one connection; :attr:`step` says what the current call is waiting for."""
+
     def __init__(
         self,
         dsn: str,
@@ -63,14 +70,29 @@ class StagedCopy:
         self._application_name = application_name
         self._on_connect = on_connect
         self._conn: asyncpg.Connection | None = None
+        #: what the call in flight waits for, e.g. "COPY of 40 rows into book_ticker_snapshots"
+        self.step = IDLE
+        self._step_timeout = 0.0
 
     async def store(self, payload: bytes, rows: int) -> Stored:
         """Commit ``rows`` CSV lines, leaving out those PostgreSQL rejects. Raises on anything
-        but a data error (then nothing of ``payload`` is known to be committed)."""
+        but a data error (then nothing of ``payload`` is known to be committed); a timeout
+        says what timed out."""
         try:
-            return Stored(rows, await self._commit(payload))
-        except DATA_ERRORS as exc:
-            return await self._isolate(payload.splitlines(keepends=True), exc)
+            try:
+                return Stored(rows, await self._commit(payload, rows))
+            except DATA_ERRORS as exc:
+                return await self._isolate(payload.splitlines(keepends=True), exc)
+        except TimeoutError as exc:
+            if str(exc):
+                raise
+            raise TimeoutError(
+                f"{self.step} did not finish within {self._step_timeout:g} s"
+            ) from exc
+
+    def _at(self, step: str, timeout: float) -> None:
+        self.step = step
+        self._step_timeout = timeout
 
     def close(self) -> None:
         """Drop the connection at once (a write in flight is rolled back by the server)."""
@@ -81,6 +103,7 @@ class StagedCopy:
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is not None and not self._conn.is_closed():
             return self._conn
+        self._at(f"connecting to {redact_dsn(self._dsn)}", self._connect_timeout)
         conn = await connect(
             self._dsn,
             timeout=self._connect_timeout,
@@ -88,6 +111,7 @@ class StagedCopy:
             application_name=self._application_name,
         )
         try:
+            self._at("preparing the session (migrations, staging table)", self._write_timeout)
             if self._migrate:
                 await apply_migrations(conn, self._migrations_dir, lock_timeout=self._write_timeout)
             await conn.execute(self._table.staging_ddl)
@@ -99,10 +123,12 @@ class StagedCopy:
         self._conn = conn
         return conn
 
-    async def _commit(self, payload: bytes) -> int:
-        """COPY ``payload`` through the staging table; return the rows actually inserted."""
+    async def _commit(self, payload: bytes, rows: int) -> int:
+        """COPY ``payload`` (``rows`` lines) through the staging table; return the rows
+        actually inserted."""
         conn = await self._connection()
         table = self._table
+        self._at(f"COPY of {rows} rows into {table.name}", self._write_timeout)
         async with conn.transaction():
             # a memoryview: asyncpg would take a bytes object for a file name
             await conn.copy_to_table(
@@ -112,7 +138,10 @@ class StagedCopy:
                 format="csv",
                 timeout=self._write_timeout,
             )
+            self._at(f"INSERT of {rows} rows into {table.name}", self._write_timeout)
             status = await conn.execute(table.insert, timeout=self._write_timeout)
+            self._at(f"commit of {rows} rows into {table.name}", self._write_timeout)
+        self.step = IDLE
         return int(status.rsplit(" ", 1)[-1])
 
     async def _isolate(self, lines: list[bytes], exc: Exception) -> Stored:
@@ -124,7 +153,7 @@ class StagedCopy:
         mid = len(lines) // 2
         for half in (lines[:mid], lines[mid:]):
             try:
-                result.inserted += await self._commit(b"".join(half))
+                result.inserted += await self._commit(b"".join(half), len(half))
                 result.rows += len(half)
             except DATA_ERRORS as half_exc:
                 part = await self._isolate(half, half_exc)

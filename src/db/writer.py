@@ -11,12 +11,16 @@ an in-memory queue. A task of the writer's own drains the queue over its own con
   thread to keep the event loop responsive.
 
 * **Outages.** When PostgreSQL is down or slow, rows wait in memory and are retried with
-  capped exponential backoff (``retry_initial`` doubling up to ``retry_max``). Past
+  capped exponential backoff (``retry_initial`` doubling up to ``retry_max``). An attempt
+  that has not finished after ``stall_after`` seconds marks the database stalled at once
+  (it may still finish or time out later); see :mod:`db.writer_health` for the states and
+  the log lines. Past
   ``max_buffer_rows`` (or ``queue_max_batches`` queued submissions) the oldest rows are spilled
   to CSV files in ``spill_dir`` (:mod:`db.spill`) until the queue is back to half the bound.
   Spill files are loaded, then deleted, once the database answers; files left by a previous
-  run are picked up at :meth:`start`. If even spilling fails the rows are counted in
-  ``rows_dropped`` and logged as an error: nothing is lost silently.
+  run are picked up at :meth:`start`, which refuses a directory it cannot write. If even
+  spilling fails the rows are counted in ``rows_dropped`` and logged as an error: nothing
+  is lost silently.
 
 * **Bad rows.** Rows PostgreSQL rejects are isolated by bisection and dropped alone (counted
   and logged); the rest of their batch is stored.
@@ -30,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +45,7 @@ import structlog
 from db.backlog import Backlog, Chunk
 from db.dsn import redact_dsn
 from db.spill import SpillStore, count_rows
-from db.staged_copy import OnConnect, StagedCopy, Stored, is_outage_error
+from db.staged_copy import IDLE, OnConnect, StagedCopy, Stored, is_outage_error
 from db.tables import SNAPSHOTS, TableSpec
 from db.writer_health import WriterHealth, WriterStats
 
@@ -66,6 +70,8 @@ class TableWriter:
         write_timeout: float = 30.0,
         migrate: bool = True,
         migrations_dir: Path | None = None,
+        stall_after: float = 3.0,
+        failure_log_every: float = 30.0,
         on_connect: OnConnect | None = None,
     ) -> None:
         """``on_connect`` runs on each new connection before its first write (a failure
@@ -75,6 +81,7 @@ class TableWriter:
         self.table = table
         self._dsn = dsn
         self._batch_max = batch_max_rows
+        self._stall_after = stall_after
 
         self._backlog = Backlog(table.encode, max_buffer_rows, queue_max_batches)
         self._store = SpillStore(Path(spill_dir), table.spill_prefix)
@@ -93,6 +100,7 @@ class TableWriter:
             lambda: (self._backlog.rows, len(self._spill_files)),
             retry_initial=retry_initial,
             retry_max=retry_max,
+            failure_log_every=failure_log_every,
         )
         self._stats = self._health.stats
 
@@ -111,25 +119,18 @@ class TableWriter:
 
     @property
     def stats(self) -> WriterStats:
-        stats = msgspec.structs.replace(self._stats)
+        stats = msgspec.structs.replace(self._stats, drop_reasons=dict(self._stats.drop_reasons))
         stats.backlog_rows = self._backlog.rows
         stats.spill_files = len(self._spill_files)
         return stats
 
     async def start(self) -> None:
-        """Pick up spill files of earlier runs and start the background tasks."""
+        """Check the spill directory, pick up spill files of earlier runs and start the
+        background tasks. Raises :class:`db.spill.SpillDirectoryError` when the directory is
+        unusable: without it an outage would lose rows."""
         if self._task is not None:
             return
-        try:
-            found = await asyncio.to_thread(self._store.scan)
-        except OSError as exc:
-            found = []
-            log.error(
-                "writer_spill_dir_unusable",
-                spill_dir=str(self.spill_dir),
-                error=str(exc),
-                summary=f"spill directory {self.spill_dir} unusable: {exc}",
-            )
+        found = await asyncio.to_thread(self._store.check)
         self._spill_files.extend(found)
         if found:
             log.info(
@@ -169,7 +170,7 @@ class TableWriter:
         spilled to files (loaded by the next run). Stop submitting before calling this."""
         if self._closing:
             return
-        self._closing = True
+        self._closing = self._health.closing = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         reserve = min(1.0, 0.3 * timeout)  # kept for spilling what could not be written
@@ -181,19 +182,7 @@ class TableWriter:
         while self._backlog:
             await self._spill_chunk()
         self._db.close()
-        stats = self.stats
-        log.info(
-            "writer_closed",
-            table=self.table.name,
-            rows_written=stats.rows_written,
-            rows_spilled=stats.rows_spilled,
-            rows_dropped=stats.rows_dropped,
-            spill_files=stats.spill_files,
-            summary=(
-                f"writer closed: {stats.rows_written} rows written, {stats.spill_files} "
-                f"spill files waiting, {stats.rows_dropped} dropped"
-            ),
-        )
+        self._health.closed(self.spill_dir, self.table.name)
 
     # ------------------------------------------------------------------ write loop
 
@@ -212,15 +201,31 @@ class TableWriter:
             spill_turn = not spill_turn
             try:
                 if from_spill and not self._closing:
-                    stored = await self._load_spill_file()
+                    stored = await self._attempt(self._load_spill_file())
                 else:
-                    stored = await self._write_pending()
+                    stored = await self._attempt(self._write_pending())
             except Exception as exc:
                 self._on_failure(exc)
                 await self._backoff()
             else:
                 if stored is not None:
                     self._health.succeeded(stored)
+
+    async def _attempt(self, work: Awaitable[int | None]) -> int | None:
+        """Await one write or load; past ``stall_after`` seconds the database is stalled."""
+        self._health.attempt_started()
+        timer = asyncio.get_running_loop().call_later(self._stall_after, self._on_stall)
+        try:
+            return await work
+        finally:
+            timer.cancel()
+
+    def _on_stall(self) -> None:
+        self._health.stalled(self._step(), self._stall_after)
+
+    def _step(self) -> str:
+        """What the attempt in flight is waiting for."""
+        return self._db.step if self._db.step != IDLE else "a database write"
 
     async def _take_chunk(self, limit: int) -> Chunk:
         """The head of the queue as one encoded chunk; malformed rows are dropped here."""
@@ -294,11 +299,11 @@ class TableWriter:
 
     def _on_failure(self, exc: Exception) -> None:
         self._db.close()
-        self._health.failed(exc, expected=is_outage_error(exc), closing=self._closing)
+        self._health.failed(exc, expected=is_outage_error(exc), during=self._step())
 
     async def _backoff(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._retry_now.wait(), self._health.delay(self._closing))
+            await asyncio.wait_for(self._retry_now.wait(), self._health.delay())
         self._retry_now.clear()
 
     # ------------------------------------------------------------------ spilling
@@ -330,7 +335,8 @@ class TableWriter:
         self._spill_files.append(path)
         self._stats.rows_spilled += chunk.rows
         self._wake.set()
-        log.warning(
+        # while closing, the writer_closed line reports the outcome
+        (log.debug if self._closing else log.warning)(
             "writer_spilled",
             rows=chunk.rows,
             file=path.name,

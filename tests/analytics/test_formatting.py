@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from data_collector.analytics.formatting import format_money, format_pct, format_price, format_qty
+from data_collector.analytics.formatting import (
+    format_amount,
+    format_money,
+    format_pct,
+    format_price,
+    format_qty,
+)
 
 
 def test_format_price() -> None:
@@ -21,3 +27,13 @@ def test_format_qty_money_and_pct() -> None:
     assert format_money(0.0001, "BTC") == "0.0001 BTC"
     assert format_pct(1.23456) == "1.2346%"
     assert format_pct(None) == "n/a"
+
+
+def test_format_amount_is_money_to_the_cent_or_six_digits() -> None:
+    assert format_amount(1025.2149, "USDT") == "$1,025.21"
+    assert format_amount(3.5569, "USDC") == "$3.56"
+    assert format_amount(0.0034123, "USDT") == "$0.003412"
+    assert format_amount(-0.5, "USDT") == "-$0.5"
+    assert format_amount(-2.0, "USDT") == "-$2.00"
+    assert format_amount(0.000612345678, "BTC") == "0.000612346 BTC"
+    assert format_amount(None, "USDT") == format_amount(float("inf"), "USDT") == "n/a"

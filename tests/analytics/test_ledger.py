@@ -55,7 +55,7 @@ def test_an_opportunity_is_written_when_it_opens_while_open_and_when_it_closes()
         "buy_price_at_max": "100.00",
         "sell_price_at_max": "102.00",
         "size_at_max": "2.5",
-        "max_profit_quote": pytest.approx(2.5 * 100.0 * (2.0 - fees) / 100),
+        "max_profit_quote": pytest.approx(2.5 * (102.0 * (1 - 0.0015) - 100.0 * 1.001)),
         "max_at": T0,
         "last_seen_at": T0,
         "ticks": 1,
@@ -66,7 +66,8 @@ def test_an_opportunity_is_written_when_it_opens_while_open_and_when_it_closes()
         "max_gross_pct": pytest.approx(3.0),
         "sell_price_at_max": "103.000",
         "size_at_max": "1.20",
-        "max_profit_quote": 3.3,  # 1.2 x 100 x 2.75 %, its float noise rounded away
+        # 1.2 x (103 x (1 - 0.15 %) - 100 x (1 + 0.1 %)), its float noise rounded away
+        "max_profit_quote": 3.2946,
         "max_at": T0 + timedelta(seconds=1),
     }
     assert checkpoint == opened | peak | {"last_seen_at": T0 + timedelta(seconds=1), "ticks": 2}

@@ -58,11 +58,14 @@ def test_gap_over_several_ticks_alerts_once_and_closes_once(logs: Log) -> None:
     assert alert["net_pct"] == pytest.approx((gross - 0.001 - 0.0015) * 100)
     assert alert["size"] == 1.9
     assert alert["profit"] == pytest.approx(1.9 * 2.25)
+    # the money: sell 1.9 at 152.00 less Gate's 0.15 %, buy 1.9 at 149.75 plus MEXC's 0.1 %
+    net_profit = 1.9 * (152.00 * (1 - 0.0015) - 149.75 * (1 + 0.001))
+    assert alert["net_profit"] == pytest.approx(net_profit)
     assert alert["buy_fee_pct"] == pytest.approx(0.1)
     assert alert["sell_fee_pct"] == pytest.approx(0.15)
     assert alert["summary"] == (
         "[ANALYTICS] Arbitrage Alert: SOL/USDT - buy MEXC 149.75, sell GATEIO 152.00 "
-        "(Opportunity: $2.25, 1.50% gross, 1.25% net, size 1.9)"
+        "(gap $2.25 per unit, 1.50% gross, 1.25% net of fees); net profit $3.56 for 1.9 SOL"
     )
     peak = ((153.00 - 149.75) / 149.75 - 0.0025) * 100
     assert closed["log_level"] == "info"
@@ -179,9 +182,9 @@ def test_meme_coin_prices_keep_their_digits(logs: Log) -> None:
     make().on_tick(cache.snapshot(), T0)
     assert logs[0]["summary"].startswith(
         "[ANALYTICS] Arbitrage Alert: PEPE/USDT - buy MEXC 0.00001234, sell GATEIO 0.000013 "
-        "(Opportunity: $0.00000066, "
+        "(gap $0.00000066 per unit, "
     )
-    assert logs[0]["summary"].endswith("net, size 5000000)")
+    assert logs[0]["summary"].endswith("net of fees); net profit $3.14 for 5000000 PEPE")
 
 
 class CountingPairs(tuple[Pair, ...]):
@@ -270,7 +273,8 @@ def test_the_tracker_returns_what_opened_and_closed_as_records() -> None:
         size="2",
         gross_pct=pytest.approx(2.0),
         net_pct=pytest.approx(1.75),
-        profit=pytest.approx(2 * 100.0 * 0.0175),  # size x buy price x net
+        # size x (sell net of its fee - buy with its fee), as OpportunityOpened.net_profit
+        profit=pytest.approx(2 * (102.0 * (1 - 0.0015) - 100.0 * (1 + 0.001))),
     )
     assert opened == OpportunityOpened(
         pair=SOL,
@@ -327,7 +331,7 @@ def test_the_peak_keeps_the_exact_strings_of_its_tick() -> None:
         "1.250",  # the sell venue's size was the smaller one
     )
     assert (peak.gross_pct, peak.net_pct) == (pytest.approx(4.5), pytest.approx(net))
-    assert peak.profit == pytest.approx(1.25 * 100.0 * net / 100)
+    assert peak.profit == pytest.approx(1.25 * (104.5 * (1 - 0.0015) - 100.0 * (1 + 0.001)))
     assert closed.peak_net_pct == pytest.approx(net)
     assert closed.open_net_pct == pytest.approx(2.0 - 0.25)
     assert (closed.ticks, closed.last_seen_at) == (3, T0 + timedelta(seconds=2))

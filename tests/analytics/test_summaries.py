@@ -130,7 +130,7 @@ def test_market_health_counts(logs: Log) -> None:
     assert health["open_opportunities"] == 1
     assert health["summary"] == (
         f"[ANALYTICS] Market Health: 2/3 pairs live on 2+ venues (66.7%), "
-        f"avg spread {avg:.4f}%, 1 open opportunities"
+        f"avg spread {avg:.4f}%, 1 open opportunity"
     )
 
 

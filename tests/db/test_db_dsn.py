@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from db.dsn import build_dsn, redact_dsn, redact_text
+from db.dsn import build_dsn, dsn_identity, redact_dsn, redact_text
 
 SECRET = "s3cr3t-Pw"
 
@@ -77,3 +77,32 @@ async def _admin(dsn: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("dsn", "identity"),
+    [
+        ("postgresql://u:pw@DB.example:5433/cex", ("db.example", "5433", "cex", "u")),
+        ("postgresql://u@db.example/cex", ("db.example", "5432", "cex", "u")),  # default port
+        ("postgres://u@db.example", ("db.example", "5432", "u", "u")),  # database = user
+        ("postgresql://u:p@ss@[::1]:6432/x", ("::1", "6432", "x", "u")),
+        ("postgresql://u@/cex?host=/tmp/sock&port=5433", ("/tmp/sock", "5433", "cex", "u")),
+        ("postgresql://h1:5432,h2:5433/cex?user=u", ("h1:5432,h2:5433", "5432", "cex", "u")),
+        (
+            "host=db.example port=5433 dbname=cex user=u password='a b'",
+            ("db.example", "5433", "cex", "u"),
+        ),
+        ("host=db.example user=u", ("db.example", "5432", "u", "u")),
+    ],
+)
+def test_dsn_identity(dsn: str, identity: tuple[str, str, str, str]) -> None:
+    assert dsn_identity(dsn) == identity
+
+
+def test_dsn_identity_ignores_the_password_and_the_spelling() -> None:
+    same = {
+        dsn_identity("postgresql://u:one@h:5432/db"),
+        dsn_identity("postgresql://u:two@h/db?sslmode=require"),
+        dsn_identity("host=h user=u dbname=db password=three"),
+    }
+    assert same == {("h", "5432", "db", "u")}

@@ -40,6 +40,15 @@ def make_writer(dsn: str, spill_dir: Path, **kwargs) -> SnapshotWriter:
     return SnapshotWriter(dsn, spill_dir=spill_dir, **options)
 
 
+async def writing(dsn: str, spill_dir: Path, pg_wait, **kwargs) -> SnapshotWriter:
+    """A started writer that has written its first tick (tick_rows(0)) through ``dsn``."""
+    writer = make_writer(dsn, spill_dir, **kwargs)
+    await writer.start()
+    writer.submit(tick_rows(0))
+    await pg_wait(lambda: writer.stats.rows_written == 20, what="first tick written")
+    return writer
+
+
 async def stored_rows(dsn: str) -> list[tuple]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -108,7 +117,7 @@ async def test_backoff_is_capped_exponential(migrated, pg_proxy, tmp_path, pg_wa
         writer.submit(tick_rows(0))
         await pg_wait(lambda: writer.stats.batches_failed >= 6, what="six failed attempts")
     await writer.close(timeout=0.5)
-    delays = [e["retry_in_s"] for e in logs if e["event"] == "writer_batch_failed"][:6]
+    delays = [e["retry_in_s"] for e in logs if e["event"] == "writer_retry"][:6]
     assert delays == [0.01, 0.02, 0.04, 0.08, 0.08, 0.08]
 
 
@@ -202,11 +211,12 @@ async def test_close_with_db_down_spills_within_timeout(
 
 
 async def test_rows_dropped_only_when_spilling_fails(migrated, pg_proxy, tmp_path, pg_wait):
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("")
+    spill = tmp_path / "spill"
     pg_proxy.refuse()
-    writer = make_writer(pg_proxy.dsn(migrated.name), blocker / "spill", max_buffer_rows=15)
+    writer = make_writer(pg_proxy.dsn(migrated.name), spill, max_buffer_rows=15)
     await writer.start()
+    spill.rmdir()
+    spill.write_text("")  # the spill directory is gone (a disk unmounted, say)
     with capture_logs() as logs:
         writer.submit(tick_rows(0))
         writer.submit(tick_rows(1))
@@ -217,6 +227,11 @@ async def test_rows_dropped_only_when_spilling_fails(migrated, pg_proxy, tmp_pat
     dropped = [e for e in logs if e["event"] == "writer_dropped"]
     assert dropped and all(e["log_level"] == "error" for e in dropped)
     assert sum(e["rows"] for e in dropped) == 40
+    assert stats.drop_reasons == {
+        f"spilling to {spill} failed: [Errno 17] File exists: '{spill}'": 40
+    }
+    [closed] = [e for e in logs if e["event"] == "writer_closed"]
+    assert closed["log_level"] == "error" and "40 rows dropped (40 spilling to" in closed["summary"]
 
 
 async def test_password_never_logged(migrated, pg_proxy, tmp_path, pg_wait) -> None:
@@ -270,3 +285,128 @@ async def test_many_small_submissions_also_bounded(migrated, pg_proxy, tmp_path,
     await pg_wait(lambda: writer.stats.rows_written == len(expected), what="all written")
     await writer.close()
     await assert_exactly_once(migrated.dsn, expected)
+
+
+# ---------------------------------------------------------------- a frozen database, calm logs
+
+
+async def test_a_frozen_database_is_stalled_at_once_and_the_outage_is_measured_in_full(
+    migrated, pg_proxy, tmp_path, pg_wait
+) -> None:
+    dsn = pg_proxy.dsn(migrated.name)
+    writer = await writing(dsn, tmp_path, pg_wait, stall_after=0.3, write_timeout=30)
+    loop = asyncio.get_running_loop()
+    with capture_logs() as logs:
+        pg_proxy.freeze()  # the connection stays open; nothing comes back
+        frozen_at = loop.time()
+        writer.submit(tick_rows(1))
+        await pg_wait(lambda: writer.stats.state == "stalled", what="stalled")
+        stalled_after = loop.time() - frozen_at
+        assert not writer.stats.db_up
+        writer.submit(tick_rows(2))
+        await asyncio.sleep(0.6)  # the freeze lasts on: one warning, not one per tick
+        pg_proxy.thaw()
+        thawed_at = loop.time()
+        await pg_wait(lambda: writer.stats.rows_written == 60, what="backlog written")
+    await writer.close()
+    await assert_exactly_once(migrated.dsn, tick_rows(0) + tick_rows(1) + tick_rows(2))
+    assert writer.stats.state == "up" and writer.stats.db_up
+    assert 0.3 <= stalled_after < 2.0
+    [stalled] = [e for e in logs if e["event"] == "writer_stalled"]
+    assert stalled["log_level"] == "warning"
+    assert stalled["waiting_for"] in (
+        "COPY of 20 rows into book_ticker_snapshots",
+        "INSERT of 20 rows into book_ticker_snapshots",
+    )
+    assert "has not finished after 0.3 s" in stalled["summary"]
+    [recovered] = [e for e in logs if e["event"] == "writer_recovered"]
+    assert thawed_at - frozen_at <= recovered["outage_s"] <= loop.time() - frozen_at
+    assert recovered["failed_attempts"] == 0
+
+
+async def test_a_write_that_times_out_says_what_timed_out(
+    migrated, pg_proxy, tmp_path, pg_wait
+) -> None:
+    writer = await writing(pg_proxy.dsn(migrated.name), tmp_path, pg_wait, write_timeout=0.5)
+    loop = asyncio.get_running_loop()
+    with capture_logs() as logs:
+        pg_proxy.freeze()
+        frozen_at = loop.time()
+        writer.submit(tick_rows(1))
+        await pg_wait(lambda: writer.stats.batches_failed >= 1, what="a write timed out")
+        await pg_wait(lambda: writer.stats.batches_failed >= 2, what="a second attempt failed")
+        pg_proxy.resume()
+        resumed_at = loop.time()
+        await pg_wait(lambda: writer.stats.rows_written == 40, what="backlog written")
+    await writer.close()
+    await assert_exactly_once(migrated.dsn, tick_rows(0) + tick_rows(1))
+    failed = next(e for e in logs if e["event"] == "writer_batch_failed")
+    assert failed["error"] in (
+        "TimeoutError: COPY of 20 rows into book_ticker_snapshots did not finish within 0.5 s",
+        "TimeoutError: INSERT of 20 rows into book_ticker_snapshots did not finish within 0.5 s",
+    )
+    [recovered] = [e for e in logs if e["event"] == "writer_recovered"]
+    # from the start of the write that timed out, not from its failure half a second later
+    assert failed["outage_s"] >= 0.5
+    assert resumed_at - frozen_at - 0.1 <= recovered["outage_s"] <= loop.time() - frozen_at
+
+
+async def test_a_hung_server_stalls_while_connecting(migrated, pg_proxy, tmp_path, pg_wait):
+    dsn = pg_proxy.dsn(migrated.name, password=SECRET)
+    writer = make_writer(dsn, tmp_path, stall_after=0.2, connect_timeout=0.6)
+    pg_proxy.blackhole()
+    await writer.start()
+    with capture_logs() as logs:
+        writer.submit(tick_rows(0))
+        await pg_wait(lambda: writer.stats.state == "stalled", what="stalled")
+        await pg_wait(lambda: writer.stats.batches_failed >= 1, what="connect timed out")
+    await writer.close(timeout=0.5)
+    [stalled] = [e for e in logs if e["event"] == "writer_stalled"]
+    assert stalled["waiting_for"].startswith("connecting to postgresql://")
+    failed = next(e for e in logs if e["event"] == "writer_batch_failed")
+    assert failed["error"].startswith("TimeoutError: connecting to postgresql://")
+    assert failed["error"].endswith(" did not finish within 0.6 s")
+    assert SECRET not in repr(logs) and ":***@" in failed["error"]
+
+
+async def test_a_long_outage_logs_at_a_calm_rate(migrated, pg_proxy, tmp_path, pg_wait):
+    pg_proxy.refuse()
+    writer = make_writer(
+        pg_proxy.dsn(migrated.name), tmp_path, retry_initial=0.01, retry_max=0.01,
+        failure_log_every=0.5,
+    )  # fmt: skip
+    await writer.start()
+    loop = asyncio.get_running_loop()
+    with capture_logs() as logs:
+        started = loop.time()
+        writer.submit(tick_rows(0))
+        await pg_wait(lambda: writer.stats.batches_failed >= 30, what="30 failed attempts")
+        await pg_wait(lambda: loop.time() - started > 1.1, what="over a second of outage")
+        attempts = writer.stats.batches_failed
+        elapsed = loop.time() - started
+    await writer.close(timeout=0.5)
+    failed = [e for e in logs if e["event"] == "writer_batch_failed"]
+    assert 2 <= len(failed) <= 1 + elapsed / 0.5 < attempts
+    assert failed[0]["attempt"] == 1 and failed[-1]["attempt"] > 1
+    assert "still failing after" in failed[-1]["summary"]
+    assert all(e["backlog_rows"] == 20 for e in failed)
+
+
+async def test_closing_with_the_database_down_says_the_outcome_in_one_line(
+    migrated, pg_proxy, tmp_path, pg_wait
+) -> None:
+    writer = await writing(pg_proxy.dsn(migrated.name), tmp_path, pg_wait, retry_initial=0.01)
+    pg_proxy.refuse()
+    for tick in range(1, 9):
+        writer.submit(tick_rows(tick))
+    with capture_logs() as logs:
+        await writer.close(timeout=1.0)
+    loud = [e for e in logs if e["log_level"] in ("warning", "error")]
+    assert [e["event"] for e in loud] == ["writer_closed"], loud
+    [closed] = loud
+    assert closed["rows_spilled"] == 160 and closed["spill_files"] >= 1
+    assert closed["summary"].startswith("writer closed: database down (")
+    assert (
+        f"20 rows written, {closed['spill_files']} spill files waiting in {tmp_path}"
+        in (closed["summary"])
+    )

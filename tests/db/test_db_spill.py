@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from db.spill import SpillStore, count_rows, write_atomic
+from db.spill import SpillDirectoryError, SpillStore, count_rows, write_atomic
 
 LINES = b"mexc,BTC,USDT,1,2,3,4,2024-05-01T12:00:00+00:00,\n" * 3
 
@@ -62,3 +62,18 @@ def test_a_directory_that_cannot_exist_raises(tmp_path: Path) -> None:
         store.scan()
     with pytest.raises(OSError):
         store.write(LINES)
+
+
+def test_check_proves_the_directory_usable_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = SpillStore(tmp_path / "a" / "b")
+    kept = SpillStore(tmp_path / "a" / "b").write(LINES)
+    assert store.check() == [kept]
+    assert list(store.directory.iterdir()) == [kept]
+
+
+def test_check_names_an_unusable_directory(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SpillDirectoryError) as raised:
+        SpillStore(blocker / "spill").check()
+    assert str(raised.value) == f"spill directory {blocker / 'spill'} is unusable (Not a directory)"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 from structlog.testing import capture_logs
 
 from db.rows import SnapshotRow
+from db.spill import SpillDirectoryError
 from db.tables import staged_table
 from db.writer import SnapshotWriter, TableWriter
 
@@ -170,6 +172,14 @@ async def test_submit_after_close_is_counted(migrated, tmp_path) -> None:
         writer.submit(tick_rows(0))
     assert writer.stats.rows_dropped == 10
     assert [e["event"] for e in logs] == ["writer_dropped"]
+
+
+async def test_start_refuses_a_spill_directory_it_cannot_write(migrated, tmp_path) -> None:
+    """Without a usable spill directory an outage would lose rows: refuse up front."""
+    (tmp_path / "data").write_text("")  # data_dir's place is taken by a regular file
+    writer = SnapshotWriter(migrated.dsn, spill_dir=tmp_path / "data" / "spill", max_buffer_rows=10)
+    with pytest.raises(SpillDirectoryError, match=r"spill directory .*/data/spill is unusable"):
+        await writer.start()
 
 
 async def test_writer_migrates_a_fresh_database(pg_database, tmp_path, pg_wait) -> None:

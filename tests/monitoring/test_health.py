@@ -17,8 +17,14 @@ def test_a_flowing_collector_is_healthy_with_the_whole_body() -> None:
     assert body == {
         "status": "ok",
         "reasons": [],
+        "degraded": [],
         "venues": {
-            v: {"connections_up": 1, "connections_expected": 1, "last_message_age_s": 0.5}
+            v: {
+                "connections_up": 1,
+                "connections_expected": 1,
+                "last_message_age_s": 0.5,
+                "silent_pairs": [],
+            }
             for v in ("mexc", "gateio")
         },
         "last_snapshot": "2026-09-21T14:13:19+00:00",
@@ -31,6 +37,7 @@ def test_a_flowing_collector_is_healthy_with_the_whole_body() -> None:
             "last_error": None,
         },
         "open_opportunities": 2,
+        "crashed_tasks": {},
     }
 
 
@@ -45,7 +52,7 @@ def test_a_venue_with_a_connection_down_or_silent_is_unhealthy() -> None:
     assert body["reasons"] == [
         "mexc: 1/2 connections up",
         "gateio: no message for 31.2s",
-        "okx: no message for ever",
+        "okx: no message yet",
     ]
     assert body["venues"]["okx"]["last_message_age_s"] is None
     assert body["venues"]["gateio"]["last_message_age_s"] == 31.25
@@ -67,9 +74,10 @@ def test_a_late_or_missing_snapshot_is_unhealthy() -> None:
 
 
 def test_a_database_outage_shows_but_stays_healthy() -> None:
-    down = DatabaseStatus(False, 120, 40, 80, "ConnectionRefusedError")
+    down = DatabaseStatus("down", 120, 40, 80, "ConnectionRefusedError")
     code, body = health(status(database=down), RULES)
-    assert code == 200
+    assert (code, body["status"], body["reasons"]) == (200, "degraded", [])
+    assert body["degraded"] == ["database down: ConnectionRefusedError"]
     assert body["database"] == {
         "state": "down",
         "backlog_rows": 120,
@@ -79,3 +87,45 @@ def test_a_database_outage_shows_but_stays_healthy() -> None:
     }
     code, body = health(status(database=None), RULES)
     assert (code, body["database"]) == (200, {"state": "disabled (dry run)", "backlog_rows": 0})
+    assert (body["status"], body["degraded"]) == ("ok", [])
+
+
+def test_a_stalled_database_is_degraded_and_says_what_is_not_finishing() -> None:
+    stalled = DatabaseStatus(
+        "stalled",
+        40,
+        0,
+        0,
+        "COPY of 40 rows into book_ticker_snapshots has not finished after 3.0 s",
+    )
+    code, body = health(status(database=stalled), RULES)
+    assert (code, body["status"], body["database"]["state"]) == (200, "degraded", "stalled")
+    assert body["degraded"] == [
+        "database stalled: COPY of 40 rows into book_ticker_snapshots has not finished after 3.0 s"
+    ]
+    # a snapshot problem still makes it unhealthy; the database stays listed as degraded
+    code, body = health(status(database=stalled, last_tick_time=None), RULES)
+    assert (code, body["status"], len(body["degraded"])) == (503, "unhealthy", 1)
+
+
+def test_a_crashed_task_is_unhealthy_while_the_collector_stops() -> None:
+    crashed = {"analytics": "OverflowError: cannot convert float infinity to integer"}
+    code, body = health(status(crashed_tasks=crashed), RULES)
+    assert (code, body["status"]) == (503, "unhealthy")
+    assert body["reasons"] == [
+        "task analytics crashed: OverflowError: cannot convert float infinity to integer"
+    ]
+    assert body["crashed_tasks"] == crashed
+
+
+def test_one_expected_connection_reads_in_the_singular() -> None:
+    code, body = health(status(venues={"gateio": venue(up=0, expected=1)}), RULES)
+    assert (code, body["reasons"]) == (503, ["gateio: 0/1 connection up"])
+
+
+def test_silent_pairs_are_listed_under_their_venue_but_do_not_make_it_unhealthy() -> None:
+    venues = {"binance": venue(silent=("FOOUSDT", "BARUSDT")), "bybit": venue()}
+    code, body = health(status(venues=venues), RULES)
+    assert code == 200 and body["reasons"] == []
+    assert body["venues"]["binance"]["silent_pairs"] == ["FOOUSDT", "BARUSDT"]
+    assert body["venues"]["bybit"]["silent_pairs"] == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from data_collector.cache import VenueStats
 from data_collector.monitoring.sources import DatabaseStatus
 from data_collector.scheduler import TickStats
-from db.writer import WriterStats
+from db.writer_health import WriterStats
 from tests.monitoring.helpers import NOW_NS, Clock, sources
 
 
@@ -16,7 +16,9 @@ def test_a_status_is_a_copy_taken_at_one_moment() -> None:
     ticks = TickStats()
     ticks.ticks, ticks.missed, ticks.rows = 3, 1, 12
     ticks.last_tick_time = datetime(2026, 1, 1, tzinfo=UTC)
-    writer = WriterStats(rows_written=12, backlog_rows=4, rows_spilled=2, db_up=True)
+    writer = WriterStats(
+        rows_written=12, backlog_rows=4, rows_spilled=2, state="stalled", db_up=False
+    )
     clock = Clock()
     view = sources(
         stats, {"mexc": (1, 1)}, ticks=ticks, database=writer, open_opportunities=2, clock=clock
@@ -26,7 +28,7 @@ def test_a_status_is_a_copy_taken_at_one_moment() -> None:
     assert status.venues["mexc"].stats.frames == 5
     assert (status.now_ns, status.ticks, status.missed, status.rows) == (NOW_NS, 3, 1, 12)
     assert status.last_tick_time == ticks.last_tick_time
-    assert status.database == DatabaseStatus(True, 4, 12, 2, None)
+    assert status.database == DatabaseStatus("stalled", 4, 12, 2, None)
     assert status.open_opportunities == 2
     clock.now_ns += 10**9
     later = view.read()
@@ -41,3 +43,13 @@ def test_every_venue_appears_whichever_side_knows_it() -> None:
     assert (gate.connections_up, gate.connections_expected, gate.stats) == (0, 1, VenueStats())
     assert status.database is None  # a dry run
     assert view.venues == ("mexc",)
+
+
+def test_crashed_tasks_are_read_as_a_copy() -> None:
+    crashed: dict[str, str] = {}
+    view = sources({}, {}, crashed_tasks=crashed)
+    assert view.read().crashed_tasks == {}
+    crashed["analytics"] = "CancelledError"
+    status = view.read()
+    crashed["snapshot-scheduler"] = "OverflowError: boom"
+    assert status.crashed_tasks == {"analytics": "CancelledError"}

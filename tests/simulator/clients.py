@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -190,3 +191,64 @@ def is_update_for(symbol: str) -> Callable[[WSMsgType, bytes], bool]:
         return update is not None and update["s"] == symbol
 
     return match
+
+
+# --- Bybit ---------------------------------------------------------------------------------------
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def bybit_symbol(pair: Pair) -> str:
+    return f"{pair.base}{pair.quote}"
+
+
+def send_text(client: Client, text: str) -> None:
+    client.transport.send(WSMsgType.TEXT, text.encode())
+
+
+def bybit_subscribe(client: Client, *symbols: str, req_id: str = "1") -> None:
+    args = [f"orderbook.1.{s}" for s in symbols]
+    client.send_json({"req_id": req_id, "op": "subscribe", "args": args})
+
+
+def bybit_message(msg_type: WSMsgType, payload: bytes) -> dict[str, Any]:
+    """The frame as a JSON object ({} when it is none: garbage, a binary frame)."""
+    try:
+        message = json.loads(payload) if msg_type == WSMsgType.TEXT else None
+    except ValueError:
+        message = None
+    return message if isinstance(message, dict) else {}
+
+
+def is_bybit_snapshot(venue_symbol: str) -> Callable[[WSMsgType, bytes], bool]:
+    def match(msg_type: WSMsgType, payload: bytes) -> bool:
+        return bybit_message(msg_type, payload).get("topic") == f"orderbook.1.{venue_symbol}"
+
+    return match
+
+
+def is_bybit_book(pair: Pair, bid: str) -> Callable[[WSMsgType, bytes], bool]:
+    """A snapshot of ``pair`` whose best bid is ``bid``."""
+
+    def match(msg_type: WSMsgType, payload: bytes) -> bool:
+        if not is_bybit_snapshot(bybit_symbol(pair))(msg_type, payload):
+            return False
+        bids = bybit_message(msg_type, payload)["data"]["b"]
+        return bool(bids) and bids[0][0] == bid
+
+    return match
+
+
+def is_bybit_reply(op: str) -> Callable[[WSMsgType, bytes], bool]:
+    def match(msg_type: WSMsgType, payload: bytes) -> bool:
+        message = bybit_message(msg_type, payload)
+        return "topic" not in message and message.get("op") == op
+
+    return match
+
+
+def without_conn_id(payload: bytes) -> bytes:
+    """The reply with its (random) conn_id replaced by ``"..."``, as the docs print it."""
+    replaced, count = re.subn(rf'"conn_id":"{_UUID}"'.encode(), b'"conn_id":"..."', payload)
+    assert count == 1, payload
+    return replaced

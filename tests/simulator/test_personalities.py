@@ -9,8 +9,11 @@ import pytest
 
 from data_collector.simulator import PERSONALITIES, Simulator, pairs_for
 from data_collector.simulator.personalities import discover
+from data_collector.simulator.personalities.binance import BinancePersonality
+from data_collector.simulator.personalities.bybit import BybitPersonality
 from data_collector.simulator.personalities.gateio import GatePersonality
 from data_collector.simulator.personalities.mexc import MexcPersonality
+from data_collector.simulator.personalities.okx import OkxPersonality
 from tests.simulator.clients import connect, gate_subscribe, is_update_for
 
 EXTRA_VENUE = """
@@ -36,7 +39,14 @@ def make_package(root: Path, modules: dict[str, str]) -> str:
 
 
 def test_the_shipped_venues_are_registered_by_name() -> None:
-    assert {"gateio": GatePersonality, "mexc": MexcPersonality} == PERSONALITIES
+    shipped = {
+        "binance": BinancePersonality,
+        "bybit": BybitPersonality,
+        "gateio": GatePersonality,
+        "mexc": MexcPersonality,
+        "okx": OkxPersonality,
+    }
+    assert shipped == PERSONALITIES
     assert all(name == cls.name for name, cls in PERSONALITIES.items())
 
 

@@ -125,13 +125,20 @@ gate_frames = keyed(
 )
 
 
-def gate_shaped_check(frame: bytes, result: ParseResult) -> None:
-    # Only a book-ticker update can be malformed: any other JSON object is classified.
-    msg = json.loads(frame)
-    if (msg.get("channel"), msg.get("event")) != ("spot.book_ticker", "update"):
+def check_classified(quote_frame: bool, result: ParseResult) -> None:
+    """Only a quote frame can be malformed: any other JSON object is classified. A subscribe
+    result names its symbols as strings."""
+    if not quote_frame:
         assert not isinstance(result, Malformed), result
     if isinstance(result, SubscribeResult):
         assert all(isinstance(s, str) for s in result.accepted + result.rejected)
+
+
+def gate_shaped_check(frame: bytes, result: ParseResult) -> None:
+    msg = json.loads(frame)
+    check_classified(
+        (msg.get("channel"), msg.get("event")) == ("spot.book_ticker", "update"), result
+    )
 
 
 @st.composite
@@ -200,7 +207,201 @@ def mexc_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
     return wrapper.SerializeToString(), QuoteUpdate(symbol, *bid, *ask, time_ms, sequence)
 
 
+# --- Binance ---------------------------------------------------------------------------------
+
+EMPTY_SIDE = "0.00000000"  # Binance's writing of an empty side
+binance_ticker = keyed(
+    {
+        "u": INT64,
+        "s": st.sampled_from(["BNBUSDT", ""]),
+        "b": st.sampled_from(["25.35190000", EMPTY_SIDE, ""]),
+        "B": st.sampled_from(["31.21000000", EMPTY_SIDE]),
+        "a": st.just("25.36520000"),
+        "A": st.sampled_from(["40.66000000", EMPTY_SIDE, ""]),
+        "e": st.sampled_from(["serverShutdown", "trade"]),
+        "E": INT64,
+    }
+)
+binance_replies = keyed(
+    {
+        "result": st.none() | st.lists(st.just("btcusdt@bookTicker"), max_size=2),
+        "id": st.none() | st.integers(0, 2**63) | st.text(max_size=36),
+        "error": st.none()
+        | keyed({"code": st.integers(0, 3), "msg": st.text(max_size=40)})
+        | st.text(max_size=10),
+        "code": st.integers(0, 3),
+        "msg": st.text(max_size=40),
+    }
+)
+binance_frames = (
+    binance_ticker
+    | binance_replies
+    | keyed(
+        {
+            "stream": st.sampled_from(["bnbusdt@bookTicker", "!serverShutdown", "x@trade"]),
+            "data": binance_ticker,
+        }
+    )
+)
+
+
+def binance_shaped_check(frame: bytes, result: ParseResult) -> None:
+    # Binance refuses requests, never a symbol: no frame names a pair accepted or rejected.
+    assert not (isinstance(result, SubscribeResult) and (result.accepted or result.rejected))
+    if isinstance(result, QuoteUpdate):
+        assert result.exchange_time_ms == 0  # spot book tickers carry no exchange time
+
+
+@st.composite
+def binance_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
+    symbol = draw(st.from_regex(r"[A-Z0-9]{2,12}", fullmatch=True))
+    bid_price, bid_qty, ask_price, ask_qty = draw(st.tuples(*[sides | st.just(EMPTY_SIDE)] * 4))
+    u = draw(INT64)
+    payload: dict[str, object] = {"u": u, "s": symbol}
+    values = (bid_price, bid_qty, ask_price, ask_qty)
+    payload |= {k: v for k, v in zip("bBaA", values, strict=True) if v is not None}
+    if draw(st.booleans()):  # the combined-stream wrapping
+        payload = {"stream": symbol.lower() + "@bookTicker", "data": payload}
+    if bid_qty == EMPTY_SIDE:
+        bid_price = bid_qty = None
+    if ask_qty == EMPTY_SIDE:
+        ask_price = ask_qty = None
+    expected = QuoteUpdate(symbol, bid_price, bid_qty, ask_price, ask_qty, 0, u)
+    return json.dumps(payload).encode(), expected
+
+
+# --- OKX -------------------------------------------------------------------------------------
+
+okx_level = st.lists(st.sampled_from(["111.06", "", "0", "2"]) | json_values, max_size=5)
+okx_item = keyed(
+    {
+        "asks": st.lists(okx_level, max_size=2),
+        "bids": st.lists(okx_level, max_size=2),
+        "ts": st.integers(0, 2**45).map(str) | INT64,
+        "seqId": INT64 | st.integers(0, 2**40).map(str),
+    }
+)
+okx_frames = keyed(
+    {
+        "id": st.sampled_from(["1", "abc", ""]) | st.integers(),
+        "event": st.sampled_from(["subscribe", "unsubscribe", "error", "notice", "login", ""]),
+        "code": st.sampled_from(["60018", "64008", "60012", "0", 60018]),
+        "msg": st.lists(
+            st.sampled_from(["Wrong URL or channel:bbo-tbt,", "instId:FOO-USDT", " doesn't"])
+            | st.text(max_size=10),
+            max_size=4,
+        ).map("".join),
+        "arg": keyed(
+            {
+                "channel": st.sampled_from(["bbo-tbt", "books5", ""]),
+                "instId": st.sampled_from(["BTC-USDT", ""]),
+            }
+        ),
+        "data": st.lists(okx_item, max_size=2),
+        "connId": st.just("a4d3ae55"),
+    }
+)
+
+
+def okx_shaped_check(frame: bytes, result: ParseResult) -> None:
+    # Only a bbo-tbt push, or an ack whose arg is odd, can be malformed: the rest is classified.
+    msg = json.loads(frame)
+    arg = msg.get("arg")
+    is_push = msg.get("event") is None and isinstance(arg, dict) and arg.get("channel") == "bbo-tbt"
+    if not is_push and msg.get("event") != "subscribe":
+        assert not isinstance(result, Malformed), result
+    if isinstance(result, SubscribeResult):
+        assert all(isinstance(s, str) and s for s in result.accepted + result.rejected)
+
+
+@st.composite
+def okx_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
+    inst_id = draw(st.from_regex(r"[A-Z0-9]{1,10}-[A-Z0-9]{1,10}", fullmatch=True))
+    bid, ask = (
+        draw(st.none() | st.tuples(prices, prices)),
+        draw(st.none() | st.tuples(prices, prices)),
+    )
+    ts, seq, orders = draw(st.integers(0, 2**63 - 1)), draw(INT64), draw(st.integers(0, 10**6))
+
+    def levels(side: tuple[str, str] | None) -> list[list[str]]:
+        return [] if side is None else [[side[0], side[1], "0", str(orders)]]
+
+    item = {"asks": levels(ask), "bids": levels(bid), "ts": str(ts), "seqId": seq}
+    frame = {"arg": {"channel": "bbo-tbt", "instId": inst_id}, "data": [item]}
+    expected = QuoteUpdate(inst_id, *(bid or (None, None)), *(ask or (None, None)), ts, seq)
+    return json.dumps(frame).encode(), expected
+
+
+# --- Bybit -----------------------------------------------------------------------------------
+
+bybit_levels = st.lists(
+    st.lists(st.sampled_from(["16493.50", "0", "0.000", "x", ""]) | json_values, max_size=3),
+    max_size=3,
+)
+bybit_book = keyed(
+    {
+        "s": st.sampled_from(["BTCUSDT", "", "FOOUSDT"]),
+        "b": bybit_levels,
+        "a": bybit_levels,
+        "u": st.sampled_from([1, 0, 18521288]) | INT64,
+        "seq": INT64,
+    }
+)
+bybit_frames = keyed(
+    {
+        "topic": st.sampled_from(["orderbook.1.BTCUSDT", "orderbook.50.BTCUSDT", "x", ""]),
+        "type": st.sampled_from(["snapshot", "delta", ""]),
+        "ts": INT64,
+        "cts": INT64,
+        "data": bybit_book,
+        "op": st.sampled_from(["subscribe", "unsubscribe", "ping", "pong", ""]),
+        "success": st.booleans(),
+        "req_id": st.sampled_from(["1", "2", "999"]) | st.integers(0, 3),
+        "ret_msg": st.sampled_from(
+            [
+                "subscribe",
+                "pong",
+                "Invalid symbol :[orderbook.1.FOOUSDT]",
+                "error:handler not found,topic:orderbook.1.FOOUSDT",
+                "error:already subscribed,topic:orderbook.1.BTCUSDT",
+                "args size >10",
+            ]
+        )
+        | st.text(max_size=40),
+    }
+)
+
+
+def bybit_shaped_check(frame: bytes, result: ParseResult) -> None:
+    check_classified(json.loads(frame).get("type") in ("snapshot", "delta"), result)
+
+
+@st.composite
+def bybit_quotes(draw: st.DrawFn) -> tuple[bytes, QuoteUpdate]:
+    symbol = draw(st.from_regex(r"[A-Z0-9]{2,12}", fullmatch=True))
+    bid, ask = (
+        draw(st.none() | st.tuples(prices, prices)),
+        draw(st.none() | st.tuples(prices, prices)),
+    )
+    ts, u = draw(INT64), draw(INT64)
+    data = {"s": symbol, "b": [list(bid)] if bid else [], "a": [list(ask)] if ask else [], "u": u}
+    frame = {"topic": f"orderbook.1.{symbol}", "ts": ts, "type": "snapshot", "data": data}
+    no_side = (None, None)
+    expected = QuoteUpdate(symbol, *(bid or no_side), *(ask or no_side), ts, u, u == 1)
+    return json.dumps(frame).encode(), expected
+
+
 FUZZ: dict[str, Fuzz] = {
+    "binance": Fuzz(
+        shaped=binance_frames.map(lambda f: json.dumps(f).encode()),
+        quotes=binance_quotes(),
+        shaped_check=binance_shaped_check,
+    ),
+    "bybit": Fuzz(
+        shaped=bybit_frames.map(lambda f: json.dumps(f, ensure_ascii=False).encode()),
+        quotes=bybit_quotes(),
+        shaped_check=bybit_shaped_check,
+    ),
     "gateio": Fuzz(
         shaped=gate_frames.map(lambda f: json.dumps(f).encode()),
         quotes=gate_quotes(),
@@ -210,6 +411,11 @@ FUZZ: dict[str, Fuzz] = {
         shaped=mexc_frames.map(lambda f: json.dumps(f, ensure_ascii=False).encode()),
         quotes=mexc_quotes(),
         shaped_check=mexc_shaped_check,
+    ),
+    "okx": Fuzz(
+        shaped=okx_frames.map(lambda f: json.dumps(f, ensure_ascii=False).encode()),
+        quotes=okx_quotes(),
+        shaped_check=okx_shaped_check,
     ),
 }
 

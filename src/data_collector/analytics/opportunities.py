@@ -208,15 +208,17 @@ class OpportunityTracker:
         # the smaller size, or the only one known (np.fmin, as the opened record's size)
         size = buy.ask_qty if math.isnan(bid_qty) or ask_qty <= bid_qty else sell.bid_qty
         size_value = _finite(float(np.fmin(ask_qty, bid_qty)))
-        net = float(self._net.flat[i])
+        # each taker fee charged on its own leg, as OpportunityOpened.net_profit
+        bought = float(snap.ask[a, p]) * (1.0 + self._fee[a])
+        sold = float(snap.bid[b, p]) * (1.0 - self._fee[b])
         return OpportunityQuote(
             at=tick_time,
             buy_price=buy.ask_price,  # type: ignore[arg-type]  # two-sided: not None
             sell_price=sell.bid_price,  # type: ignore[arg-type]
             size=size if size_value is not None else None,
             gross_pct=float(self._gross.flat[i]) * 100.0,
-            net_pct=net * 100.0,
-            profit=None if size_value is None else size_value * float(snap.ask[a, p]) * net,
+            net_pct=float(self._net.flat[i]) * 100.0,
+            profit=None if size_value is None else size_value * (sold - bought),
         )
 
     def _opened_record(self, snap: Snapshot, i: int) -> OpportunityOpened:

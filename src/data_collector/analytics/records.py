@@ -35,7 +35,9 @@ class OpportunityQuote:
     size: str | None
     gross_pct: float
     net_pct: float
-    #: net of both taker fees, in the pair's quote currency, for ``size``; None if unknown
+    #: what buying and selling ``size`` earns in the pair's quote currency, net of both taker
+    #: fees (each charged on its own leg, as :attr:`OpportunityOpened.net_profit`); None if
+    #: the size is unknown
     profit: float | None
 
 
@@ -68,6 +70,16 @@ class OpportunityOpened:
     def profit(self) -> float | None:
         """Size times the per-unit difference, before fees; None when the size is unknown."""
         return None if self.size is None else self.size * self.opportunity
+
+    @property
+    def net_profit(self) -> float | None:
+        """What buying and selling ``size`` earns in the quote currency, net of both taker fees
+        (each charged on its own leg); None when the size is unknown."""
+        if self.size is None:
+            return None
+        bought = self.buy_price * (1.0 + self.buy_fee_pct / 100.0)
+        sold = self.sell_price * (1.0 - self.sell_fee_pct / 100.0)
+        return self.size * (sold - bought)
 
 
 @dataclass(frozen=True, slots=True)

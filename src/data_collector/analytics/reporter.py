@@ -1,7 +1,9 @@
 """The log reporter: turns analytics records into the ``[ANALYTICS]`` log events.
 
 Event names, levels and fields are a stated contract (users' scripts parse them): every
-``*_pct`` field is a percentage, ``summary`` is the human line.
+``*_pct`` field is a percentage, ``summary`` is the human line. Volume changes are one line
+each up to :data:`VOLUME_LINES_MAX` per summary; above that, one ``volume_summary`` line gives
+the counts and the lowest few, and carries every change in its ``changes`` field.
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ from typing import Any
 
 import structlog
 
-from data_collector.analytics.formatting import format_money, format_pct, format_price, format_qty
+from data_collector.analytics.formatting import (
+    format_amount,
+    format_money,
+    format_pct,
+    format_price,
+    format_qty,
+)
 from data_collector.analytics.records import (
     FeeMissing,
     MarketHealth,
@@ -22,9 +30,14 @@ from data_collector.analytics.records import (
     Summary,
     VolumeChange,
 )
+from data_collector.wording import plural
 
 #: the logger name the analytics events have always carried
 _LOGGER = "data_collector.analytics"
+#: more volume changes than this in one summary are summarised in one line
+VOLUME_LINES_MAX = 5
+#: the lowest sides the summarised line names
+VOLUME_WORST_SHOWN = 3
 
 
 class LogReporter(RecordConsumer):
@@ -48,14 +61,15 @@ class LogReporter(RecordConsumer):
             net_pct=r.net_pct,
             size=r.size,
             profit=r.profit,
+            net_profit=r.net_profit,
             buy_fee_pct=r.buy_fee_pct,
             sell_fee_pct=r.sell_fee_pct,
             summary=(
                 f"[ANALYTICS] Arbitrage Alert: {pair} - buy {r.buy_exchange.upper()} "
                 f"{format_price(r.buy_price)}, sell {r.sell_exchange.upper()} "
-                f"{format_price(r.sell_price)} (Opportunity: "
-                f"{format_money(r.opportunity, pair.quote)}, {r.gross_pct:.2f}% gross, "
-                f"{r.net_pct:.2f}% net, size {format_qty(r.size)})"
+                f"{format_price(r.sell_price)} (gap {format_money(r.opportunity, pair.quote)} "
+                f"per unit, {r.gross_pct:.2f}% gross, {r.net_pct:.2f}% net of fees); "
+                + _profit_text(r)
             ),
         )
 
@@ -88,8 +102,12 @@ class LogReporter(RecordConsumer):
         self._spread_analysis(record.spread_analysis)
         for alert in record.spread_alerts:
             self._spread_alert(alert)
-        for change in record.volume_changes:
-            self._volume_change(change)
+        changes = record.volume_changes
+        if len(changes) <= VOLUME_LINES_MAX:
+            for change in changes:
+                self._volume_change(change)
+        else:
+            self._volume_summary(changes)
         self._market_health(record.market_health)
 
     def _spread_analysis(self, r: SpreadAnalysis) -> None:
@@ -107,7 +125,7 @@ class LogReporter(RecordConsumer):
             avg_cross_venue_diff_pct=r.avg_cross_venue_diff_pct,
             spreads=r.spreads,
             summary=(
-                f"[ANALYTICS] Spread Analysis: {r.pairs} pairs, "
+                f"[ANALYTICS] Spread Analysis: {plural(r.pairs, 'pair')}, "
                 f"avg spread {venues_text}, "
                 f"avg cross-venue diff {format_pct(r.avg_cross_venue_diff_pct)}"
             ),
@@ -128,13 +146,8 @@ class LogReporter(RecordConsumer):
         )
 
     def _volume_change(self, r: VolumeChange) -> None:
-        fields = {
-            "symbol": str(r.pair),
-            "exchange": r.exchange,
-            "side": r.side,
-            "notional_usd": r.notional_usd,
-            "threshold_usd": r.threshold_usd,
-        }
+        fields = _volume_fields(r)
+        del fields["low"]  # the event's name says it
         where = f"{r.pair} on {r.exchange.upper()} - {r.side} notional ${r.notional_usd:,.2f}"
         if r.low:
             summary = f"[ANALYTICS] Volume Alert: {where} below ${r.threshold_usd:,.2f}"
@@ -143,6 +156,32 @@ class LogReporter(RecordConsumer):
             self._log.info(
                 "volume_recovered", **fields, summary=f"[ANALYTICS] Volume Recovered: {where}"
             )
+
+    def _volume_summary(self, changes: tuple[VolumeChange, ...]) -> None:
+        low = sorted((c for c in changes if c.low), key=lambda c: c.notional_usd)
+        recovered = len(changes) - len(low)
+        threshold = changes[0].threshold_usd
+        if low:
+            text = f"{plural(len(low), 'book side')} fell below ${threshold:,.2f}"
+            text += f", {recovered} recovered" if recovered else ""
+        else:
+            text = f"{plural(recovered, 'book side')} recovered above ${threshold:,.2f}"
+        text = f"[ANALYTICS] Volume: {text}"
+        worst = low[:VOLUME_WORST_SHOWN]
+        if worst:
+            text += "; lowest: " + ", ".join(
+                f"{c.pair} on {c.exchange.upper()} {c.side} ${c.notional_usd:,.2f}" for c in worst
+            )
+        method = self._log.warning if low else self._log.info
+        method(
+            "volume_summary",
+            alerts=len(low),
+            recovered=recovered,
+            threshold_usd=threshold,
+            lowest=[_volume_fields(c) for c in worst],
+            changes=[_volume_fields(c) for c in changes],
+            summary=text,
+        )
 
     def _market_health(self, r: MarketHealth) -> None:
         self._log.info(
@@ -153,8 +192,29 @@ class LogReporter(RecordConsumer):
             avg_spread_pct=r.avg_spread_pct,
             open_opportunities=r.open_opportunities,
             summary=(
-                f"[ANALYTICS] Market Health: {r.pairs_live}/{r.pairs_total} pairs live on 2+ "
-                f"venues ({r.health_pct:.1f}%), avg spread {format_pct(r.avg_spread_pct)}, "
-                f"{r.open_opportunities} open opportunities"
+                f"[ANALYTICS] Market Health: {r.pairs_live}/{plural(r.pairs_total, 'pair')} live "
+                f"on 2+ venues ({r.health_pct:.1f}%), avg spread {format_pct(r.avg_spread_pct)}, "
+                f"{plural(r.open_opportunities, 'open opportunity', 'open opportunities')}"
             ),
         )
+
+
+def _volume_fields(r: VolumeChange) -> dict[str, Any]:
+    return {
+        "symbol": str(r.pair),
+        "exchange": r.exchange,
+        "side": r.side,
+        "notional_usd": r.notional_usd,
+        "threshold_usd": r.threshold_usd,
+        "low": r.low,
+    }
+
+
+def _profit_text(r: OpportunityOpened) -> str:
+    """``net profit $25.21 for 2.5 SOL``: the money, for the size both books hold."""
+    if r.size is None:
+        return "size unknown: no profit figure"
+    return (
+        f"net profit {format_amount(r.net_profit, r.pair.quote)} for "
+        f"{format_qty(r.size)} {r.pair.base}"
+    )

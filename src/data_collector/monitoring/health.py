@@ -1,9 +1,10 @@
 """``/health``: a pure function of a :class:`CollectorStatus` and the rules it is judged by.
 
 Healthy (HTTP 200) when every venue flows (all connections up, a message within
-``silence_timeout``) and the last snapshot is under 3 intervals old; 503 otherwise, with the
-reasons. A database outage shows in ``database`` but is no reason: rows are buffered, nothing
-is lost.
+``silence_timeout``), the last snapshot is under 3 intervals old and no essential task has
+crashed; 503 otherwise, with the reasons. A database that is down or stalled shows in
+``database`` and makes the status "degraded" (the reason in ``degraded``), but is no reason for
+503: rows are buffered, nothing is lost; nor are a venue's silent pairs, listed under the venue.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_collector.monitoring.sources import CollectorStatus, DatabaseStatus
+from data_collector.wording import plural
 
 #: the last snapshot must be younger than this many intervals
 HEALTH_SNAPSHOT_INTERVALS = 3
@@ -37,24 +39,34 @@ def health(status: CollectorStatus, rules: HealthRules) -> tuple[int, dict[str, 
             "connections_up": n_up,
             "connections_expected": expected,
             "last_message_age_s": None if age is None else round(age, 3),
+            # subscribed but quiet while the connection delivers others: worth a look, though
+            # no reason for 503 (the rest of the venue flows)
+            "silent_pairs": list(v.silent_pairs),
         }
         if n_up < expected:
-            reasons.append(f"{venue}: {n_up}/{expected} connections up")
-        if age is None or age > rules.silence_timeout:
-            reasons.append(f"{venue}: no message for {'ever' if age is None else f'{age:.1f}s'}")
+            reasons.append(f"{venue}: {n_up}/{plural(expected, 'connection')} up")
+        if age is None:
+            reasons.append(f"{venue}: no message yet")
+        elif age > rules.silence_timeout:
+            reasons.append(f"{venue}: no message for {age:.1f}s")
     last_tick = status.last_tick_time
     tick_age = None if last_tick is None else now_ns / 1e9 - last_tick.timestamp()
     if tick_age is None or tick_age > HEALTH_SNAPSHOT_INTERVALS * rules.snapshot_interval:
         shown = "none yet" if tick_age is None else f"{tick_age:.1f}s ago"
         reasons.append(f"last snapshot {shown}")
+    db = status.database
+    degraded = [f"database {db.state}: {db.last_error}"] if db and db.state != "up" else []
+    reasons.extend(f"task {task} crashed: {error}" for task, error in status.crashed_tasks.items())
     body: dict[str, Any] = {
-        "status": "ok" if not reasons else "unhealthy",
+        "status": "unhealthy" if reasons else "degraded" if degraded else "ok",
         "reasons": reasons,
+        "degraded": degraded,
         "venues": venues,
         "last_snapshot": None if last_tick is None else last_tick.isoformat(),
         "last_snapshot_age_s": None if tick_age is None else round(tick_age, 3),
         "database": _database(status.database),
         "open_opportunities": status.open_opportunities,
+        "crashed_tasks": status.crashed_tasks,
     }
     return (200 if not reasons else 503), body
 
@@ -63,7 +75,7 @@ def _database(db: DatabaseStatus | None) -> dict[str, Any]:
     if db is None:
         return {"state": "disabled (dry run)", "backlog_rows": 0}
     return {
-        "state": "up" if db.up else "down",
+        "state": db.state,
         "backlog_rows": db.backlog_rows,
         "rows_written": db.rows_written,
         "rows_spilled": db.rows_spilled,

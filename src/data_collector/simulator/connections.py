@@ -86,6 +86,7 @@ class Connections:
         session = ClientSession(transport, time.monotonic(), path)
         self.sessions.append(session)
         self.total_connections += 1
+        self.personality.on_connected(self, session)
         self._changed.set()
         log.debug("simulator_client_connected", venue=self.name, sessions=len(self.sessions))
         return session

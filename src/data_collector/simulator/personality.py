@@ -15,7 +15,8 @@ Extension points beyond the abstract methods:
 - :meth:`Personality.restart_notice`: the "reconnect, I am going away" message
   (Gate ``upgrade``; Binance ``serverShutdown``, OKX ``64008`` to come).
 - :meth:`Personality.expiry_reason`: when the venue drops a session on its own.
-- ``ClientSession.path``: the request target, for venues that serve several URL forms.
+- ``ClientSession.path``: the request target, for venues that serve several URL forms, and
+  :meth:`Personality.on_connected` for venues that subscribe from the URL.
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ class Personality(ABC):
     @abstractmethod
     def garbage_frames(self) -> list[tuple[WSMsgType, bytes]]:
         """Well-formed WebSocket frames whose content the venue's clients cannot decode."""
+
+    def on_connected(self, server: VenueControl, session: ClientSession) -> None:
+        """A client connected (``session.path`` is its request target); nothing by default.
+        Binance subscribes the streams a ``/stream?streams=...`` URL names here."""
+        return None
 
     def restart_notice(self, session: ClientSession) -> str:
         """The venue's "reconnect: this connection will close" notice for ``session``."""
