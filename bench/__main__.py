@@ -4,7 +4,7 @@ Full mode writes ``bench/RESULTS.md`` and ``bench/scale.png`` (about 5-6 minutes
 ``--quick`` runs smaller versions of the same cases in under a minute, prints the tables and
 ends with one summary line; it does not overwrite RESULTS.md or scale.png.
 
-``python -m bench report`` runs case 6 alone (``--report`` over 10 million rows, a few
+``python -m bench report`` runs case 7 alone (``--report`` over 10 million rows, a few
 minutes, most of them filling the table) and rewrites its section of RESULTS.md, which the
 full run keeps as it is.
 """
@@ -244,7 +244,7 @@ def _worst(values: list[float]) -> float:
 
 
 def run_report_case(quick: bool) -> int:
-    """``python -m bench report``: case 6 alone; its section of RESULTS.md is rewritten."""
+    """``python -m bench report``: case 7 alone; its section of RESULTS.md is rewritten."""
     settings = report_bench.ReportSettings()
     if quick:
         settings = report_bench.ReportSettings(pairs=4, hours=1, reps=1, opportunities=50)
@@ -271,7 +271,7 @@ def run_report_case(quick: bool) -> int:
     else:
         previous = RESULTS.read_text() if RESULTS.exists() else ""
         RESULTS.write_text(with_section(previous, REPORT_HEADING, body))
-        log(f"wrote case 6 into {RESULTS.relative_to(BENCH_DIR.parent)}")
+        log(f"wrote case 7 into {RESULTS.relative_to(BENCH_DIR.parent)}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -241,6 +242,7 @@ async def run_case(s: ReportSettings, dsn: str, log: Any) -> CaseResult:
     ]
     rows, notes, figures = [], [], {}
     plans: list[str] = []
+    load = os.getloadavg()  # other processes share these cores: say how busy they were
     for label, query in variants:
         log(f"case 7: report for {label} x {s.reps}")
         times, report, trace = await _time_report(dsn, query, s.reps)
@@ -265,6 +267,11 @@ async def run_case(s: ReportSettings, dsn: str, log: Any) -> CaseResult:
         "runs, warm cache; rows/s = snapshot rows in the window / time. Spreads and mid "
         "differences read a fixed sample of the window's seconds once it holds more than "
         "500,000 rows (column 'prices from'); coverage, gaps and opportunities read everything."
+    )
+    after = os.getloadavg()
+    notes.append(
+        f"Load average (1 min) of the machine when the timings began: {load[0]:.1f}, when "
+        f"they ended: {after[0]:.1f} (on {os.cpu_count()} cores; other programs were running)."
     )
     notes.append("Plans (EXPLAIN ANALYZE, TIMING OFF; `a <- b`: a reads from b):")
     notes += [f"  {plan}" for plan in plans]
