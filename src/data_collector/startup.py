@@ -5,6 +5,7 @@ reads. Each acquisition registers its clean-up."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -117,6 +118,7 @@ async def _migrate(dsn: str, label: str) -> None:
         pool = await asyncio.wait_for(create_pool(dsn), STARTUP_DB_TIMEOUT)
         try:
             applied = await apply_migrations(pool)
+            await _partitions_ahead(pool)
         finally:
             await pool.close()
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -134,6 +136,26 @@ async def _migrate(dsn: str, label: str) -> None:
         migrations_applied=applied,
         summary=f"Connected to PostgreSQL ({label})",
     )
+
+
+async def _partitions_ahead(pool: asyncpg.Pool) -> None:
+    """Today's partition and the next two days'. Without them rows still land (in the default
+    partition), so a failure (a role without CREATE) is a warning, not a reason to stop."""
+    from db.partitions import ensure_partitions
+
+    try:
+        async with pool.acquire() as conn:
+            created = await ensure_partitions(conn, datetime.now(UTC).date())
+    except asyncpg.PostgresError as exc:
+        log.warning(
+            "partitions_not_created",
+            error=str(exc),
+            summary=f"Cannot create the daily partitions ({exc}); rows go to the default "
+            "partition until the nightly maintenance can",
+        )
+        return
+    if created:
+        log.info("partitions_created", partitions=created, summary=f"Created {', '.join(created)}")
 
 
 def writer_progress(writer: SnapshotWriter) -> ProgressSource:

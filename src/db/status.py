@@ -55,10 +55,8 @@ async def _read_status(conn: asyncpg.Connection, exact_count_limit: int) -> Data
     status = DatabaseStatus(reachable=True, migrations_applied=await applied_migrations(conn))
     if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", TABLE):
         return status
-    estimate = await conn.fetchval(
-        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)", TABLE
-    )
-    if estimate is not None and estimate > exact_count_limit:
+    estimate = await conn.fetchval(_ESTIMATE, TABLE)
+    if estimate > exact_count_limit:
         await _estimated_counts(conn, status, estimate)
     else:
         await _exact_counts(conn, status)
@@ -86,9 +84,22 @@ WITH RECURSIVE ex AS (
 SELECT exchange FROM ex WHERE exchange IS NOT NULL
 """
 
-_EXCHANGE_FREQS = """
-SELECT most_common_vals::text::text[] AS vals, most_common_freqs AS freqs
-FROM pg_stats WHERE schemaname = current_schema() AND tablename = $1 AND attname = 'exchange'
+# the table itself, or its partitions when it is partitioned (the parent holds no rows and
+# autovacuum never analyses it)
+_HOLDERS = """
+SELECT c.oid, c.relname, greatest(c.reltuples, 0) AS n FROM pg_class c
+WHERE CASE WHEN (SELECT relkind FROM pg_class WHERE oid = to_regclass($1)) = 'p'
+           THEN c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass($1))
+           ELSE c.oid = to_regclass($1) END
+"""
+
+_ESTIMATE = f"SELECT coalesce(sum(n), 0)::bigint FROM ({_HOLDERS}) h"
+
+_EXCHANGE_FREQS = f"""
+SELECT s.most_common_vals::text::text[] AS vals, s.most_common_freqs AS freqs, h.n
+FROM ({_HOLDERS}) h
+JOIN pg_stats s ON s.tablename = h.relname AND s.schemaname = current_schema()
+WHERE s.attname = 'exchange' AND NOT s.inherited
 """
 
 
@@ -97,13 +108,13 @@ async def _estimated_counts(conn: asyncpg.Connection, status: DatabaseStatus, to
     status.counts_exact = False
     status.total_rows = total
     status.latest_timestamp = await conn.fetchval(f'SELECT max("timestamp") FROM {TABLE}')
-    stats = await conn.fetchrow(_EXCHANGE_FREQS, TABLE)
-    freqs: dict[str, float] = {}
-    if stats is not None and stats["vals"] is not None:
-        freqs = dict(zip(stats["vals"], stats["freqs"], strict=False))
+    rows: dict[str, float] = {}
+    for stats in await conn.fetch(_EXCHANGE_FREQS, TABLE):
+        for value, freq in zip(stats["vals"] or [], stats["freqs"] or [], strict=False):
+            rows[value] = rows.get(value, 0.0) + freq * stats["n"]
     for record in await conn.fetch(_EXCHANGES):
         exchange = record["exchange"]
         latest = await conn.fetchval(
             f'SELECT max("timestamp") FROM {TABLE} WHERE exchange = $1', exchange
         )
-        status.per_exchange[exchange] = (round(freqs.get(exchange, 0.0) * total), latest)
+        status.per_exchange[exchange] = (round(rows.get(exchange, 0.0)), latest)

@@ -1,0 +1,87 @@
+"""Helpers for the storage tests (partitions, archive, retention, --query): snapshot rows with
+awkward exact decimals, inserted straight into PostgreSQL, and read back as text."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from db.migrations import apply_migrations, default_migrations_dir
+
+#: decimal strings whose scale and trailing zeros must survive every tier
+DECIMALS = ("80535.880", "0.000000001234", "3", "12345678901234567.123456789", "1.50", "0.0")
+
+COLUMNS_TEXT = """exchange, symbol_base, symbol_quote, bid_price::text, bid_qty::text,
+    ask_price::text, ask_qty::text, "timestamp", exchange_time, created_at"""
+
+
+def day_rows(
+    day: date,
+    *,
+    ticks: int = 3,
+    pairs: int = 2,
+    exchanges: tuple[str, ...] = ("mexc", "gateio"),
+    hour: int = 10,
+) -> list[tuple]:
+    """Rows of ``ticks`` seconds of ``day`` for ``pairs`` pairs on each exchange; every value
+    exact and distinct (the checksum must notice any one of them)."""
+    rows = []
+    start = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+    for t in range(ticks):
+        ts = start + timedelta(seconds=t)
+        for e, exchange in enumerate(exchanges):
+            for p in range(pairs):
+                n = t * 31 + e * 7 + p
+                bid = DECIMALS[n % len(DECIMALS)]
+                rows.append(
+                    (
+                        exchange,
+                        f"C{p}",
+                        "USDT",
+                        bid if bid != "0.0" else "0.10",
+                        f"{n}.{'0' * (n % 4)}1",
+                        f"{100 + n}.{n:03d}0",
+                        DECIMALS[(n + 3) % len(DECIMALS)],
+                        ts,
+                        None if n % 5 == 0 else ts - timedelta(microseconds=1000 * n + 7),
+                    )
+                )
+    return rows
+
+
+async def insert_rows(conn: asyncpg.Connection, rows: list[tuple]) -> None:
+    await conn.executemany(
+        """INSERT INTO book_ticker_snapshots (exchange, symbol_base, symbol_quote, bid_price,
+           bid_qty, ask_price, ask_qty, "timestamp", exchange_time)
+           VALUES ($1, $2, $3, $4::numeric, $5::numeric, $6::numeric, $7::numeric, $8, $9)""",
+        rows,
+    )
+
+
+async def all_rows(conn: asyncpg.Connection, where: str = "TRUE") -> list[tuple]:
+    """Every row as text (prices exactly as PostgreSQL holds them), in key order."""
+    records = await conn.fetch(
+        f"SELECT {COLUMNS_TEXT} FROM book_ticker_snapshots WHERE {where} "
+        'ORDER BY exchange, symbol_base, symbol_quote, "timestamp"'
+    )
+    return [tuple(r) for r in records]
+
+
+async def old_schema(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    """The schema of a database created before partitioning: migration 001 alone."""
+    only = tmp_path / "migrations-001"
+    only.mkdir()
+    shutil.copy(default_migrations_dir() / "001_book_ticker_snapshots.sql", only)
+    await apply_migrations(conn, only)
+
+
+async def where_rows_sit(conn: asyncpg.Connection) -> dict[str, int]:
+    """partition name -> rows it holds."""
+    records = await conn.fetch(
+        "SELECT tableoid::regclass::text AS part, count(*) AS n FROM book_ticker_snapshots "
+        "GROUP BY 1"
+    )
+    return {r["part"]: r["n"] for r in records}
