@@ -107,7 +107,9 @@ async def list_partitions(conn: asyncpg.Connection, parent: str = SNAPSHOTS) -> 
 
 
 async def is_partitioned(conn: asyncpg.Connection, table: str = SNAPSHOTS) -> bool:
-    kind = await conn.fetchval("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)", table)
+    kind = await conn.fetchval(
+        "SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)", table
+    )
     return kind == "p"
 
 

@@ -8,11 +8,11 @@ import asyncpg
 
 from db.migrations import applied_migrations, apply_migrations, default_migrations_dir
 from db.partitions import (
+    SNAPSHOTS,
     daily_name,
     drop_partition,
     ensure_partitions,
     is_partitioned,
-    SNAPSHOTS,
     list_partitions,
 )
 from tests.storage_helpers import all_rows, day_rows, insert_rows, old_schema, where_rows_sit
@@ -83,7 +83,7 @@ async def test_migration_keeps_every_row_of_an_old_table(pg_database, tmp_path) 
         rows = [r for d in range(3) for r in day_rows(TODAY - timedelta(days=d), ticks=4)]
         await insert_rows(conn, rows)
         before = await all_rows(conn)
-        ids = await conn.fetch("SELECT id, exchange, symbol_base, \"timestamp\" FROM " + SNAPSHOTS)
+        ids = await conn.fetch('SELECT id, exchange, symbol_base, "timestamp" FROM ' + SNAPSHOTS)
         assert len(before) == len(rows)
 
         assert MIGRATION_003 in await apply_migrations(conn)
@@ -91,7 +91,7 @@ async def test_migration_keeps_every_row_of_an_old_table(pg_database, tmp_path) 
         assert await is_partitioned(conn)
         assert await all_rows(conn) == before  # every row, every decimal, nothing twice
         after_ids = await conn.fetch(
-            "SELECT id, exchange, symbol_base, \"timestamp\" FROM " + SNAPSHOTS
+            'SELECT id, exchange, symbol_base, "timestamp" FROM ' + SNAPSHOTS
         )
         assert sorted(map(tuple, after_ids)) == sorted(map(tuple, ids))
         parts = await list_partitions(conn)
