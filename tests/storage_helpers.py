@@ -85,3 +85,24 @@ async def where_rows_sit(conn: asyncpg.Connection) -> dict[str, int]:
         "GROUP BY 1"
     )
     return {r["part"]: r["n"] for r in records}
+
+
+def archived_rows(root: Path, table: str = "book_ticker_snapshots") -> list[tuple]:
+    """Every row of the archive's Parquet files, read by DuckDB, in the order of
+    :func:`all_rows`."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    files = sorted(str(p) for p in (root / table).rglob("*.parquet"))
+    if not files:
+        return []
+    records = con.execute(
+        """SELECT exchange, symbol_base, symbol_quote, bid_price, bid_qty, ask_price, ask_qty,
+                  "timestamp", exchange_time, created_at
+           FROM read_parquet(?, hive_partitioning = true, hive_types = {'exchange': 'VARCHAR'})
+           ORDER BY exchange, symbol_base, symbol_quote, "timestamp" """,
+        [files],
+    ).fetchall()
+    con.close()
+    return [tuple(r) for r in records]

@@ -1,0 +1,138 @@
+"""What the archive holds and how a row is compared across PostgreSQL and Parquet. No driver.
+
+**Types.** Each column keeps its PostgreSQL meaning in Parquet: ``text`` -> string,
+``timestamptz`` -> timestamp (UTC, microseconds, PostgreSQL's own precision), integers and
+booleans as such. ``numeric`` (prices, sizes) is stored as the **exact decimal string**
+PostgreSQL prints ("80535.880"): a Parquet DECIMAL has one scale per column, and a venue's
+sizes do not share one ("0.5", "0.125"), so a DECIMAL would give back "0.500", a different
+value to anyone who compares text, and a scale wide enough for every value costs more bytes
+than the strings (see README, "Storage lifecycle"). Any other type is kept as its exact
+text. ``id`` (a surrogate of one database) is not archived.
+
+**Checksum.** A row's fingerprint is the first 60 bits of the MD5 of its values as PostgreSQL
+prints them, joined by U+001F (NULL as ``\\N``); a set of rows is summarised by its count and
+the sum of the fingerprints (order-independent, so PostgreSQL and DuckDB need not sort).
+PostgreSQL computes it from ``column::text``; DuckDB from the values read back from Parquet,
+turned back into PostgreSQL's text (:func:`duck_text`), so equal checksums mean every value
+came back exactly as PostgreSQL held it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: a row's fields are joined with this before hashing (never in a venue string)
+SEPARATOR_CODE = 31
+NULL_MARK = "\\N"
+
+
+@dataclass(frozen=True)
+class ArchivedTable:
+    """A table whose completed days are archived."""
+
+    name: str
+    #: a row belongs to the UTC day of this column
+    time_column: str
+    #: identifies a row in both tiers (the union view keeps one row per key)
+    key: tuple[str, ...]
+    #: row order inside a Parquet file
+    sort: tuple[str, ...]
+    #: hive level below ``date=``, e.g. ``exchange=mexc`` (that column is not in the files)
+    split_by: str | None = None
+    #: SQL condition every row of a day must meet before the day is exported (rows that can
+    #: still change, like an opportunity still open, must not be archived yet)
+    ready: str | None = None
+    #: partitioned by day (retention drops partitions; other tables are only archived)
+    partitioned: bool = False
+
+
+SNAPSHOTS = ArchivedTable(
+    name="book_ticker_snapshots",
+    time_column="timestamp",
+    key=("exchange", "symbol_base", "symbol_quote", "timestamp"),
+    sort=("symbol_base", "symbol_quote", "timestamp"),
+    split_by="exchange",
+    partitioned=True,
+)
+
+OPPORTUNITIES = ArchivedTable(
+    name="arbitrage_opportunities",
+    time_column="opened_at",
+    key=("symbol_base", "symbol_quote", "buy_exchange", "sell_exchange", "opened_at"),
+    sort=("symbol_base", "symbol_quote", "buy_exchange", "sell_exchange", "opened_at"),
+    ready="closed_at IS NOT NULL",
+)
+
+#: every table the archive knows, in the order they are archived; a table that does not
+#: exist in the database is skipped
+ARCHIVED_TABLES = (SNAPSHOTS, OPPORTUNITIES)
+NOT_ARCHIVED = frozenset({"id"})
+
+#: PostgreSQL type (format_type) -> DuckDB / Parquet type; anything else is kept as text
+_DUCK_TYPES = {
+    "text": "VARCHAR",
+    "numeric": "VARCHAR",
+    "timestamp with time zone": "TIMESTAMPTZ",
+    "bigint": "BIGINT",
+    "integer": "INTEGER",
+    "smallint": "SMALLINT",
+    "boolean": "BOOLEAN",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    pg_type: str
+
+    @property
+    def duck_type(self) -> str:
+        if self.pg_type.startswith(("character varying", "numeric")):
+            return "VARCHAR"
+        return _DUCK_TYPES.get(self.pg_type, "VARCHAR")
+
+    @property
+    def quoted(self) -> str:
+        return quote(self.name)
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def archived_columns(columns: Sequence[Column]) -> list[Column]:
+    return [c for c in columns if c.name not in NOT_ARCHIVED]
+
+
+def pg_fingerprint(columns: Sequence[Column]) -> str:
+    """PostgreSQL expression: the row's 60-bit fingerprint as a bigint."""
+    parts = ", ".join(f"coalesce({c.quoted}::text, '{NULL_MARK}')" for c in columns)
+    text = f"concat_ws(chr({SEPARATOR_CODE}), {parts})"
+    return f"('x' || substr(md5({text}), 1, 15))::bit(60)::bigint"
+
+
+def duck_fingerprint(columns: Sequence[Column]) -> str:
+    """DuckDB expression: the same fingerprint from typed values (TimeZone must be UTC)."""
+    parts = ", ".join(f"coalesce({duck_text(c)}, '{NULL_MARK}')" for c in columns)
+    text = f"concat_ws(chr({SEPARATOR_CODE}), {parts})"
+    return f"('0x' || substr(md5({text}), 1, 15))::BIGINT"
+
+
+def duck_text(column: Column) -> str:
+    """DuckDB expression printing ``column`` as PostgreSQL's ``::text`` does."""
+    name = column.quoted
+    kind = column.duck_type
+    if kind == "TIMESTAMPTZ":
+        # "2026-11-23 14:40:00.12+00": fractional seconds without trailing zeros, or none
+        micros = f"(epoch_us({name}) % 1000000)"
+        fraction = (
+            f"CASE WHEN {micros} = 0 THEN '' "
+            f"ELSE '.' || rtrim(lpad({micros}::VARCHAR, 6, '0'), '0') END"
+        )
+        return f"(strftime({name}, '%Y-%m-%d %H:%M:%S') || {fraction} || '+00')"
+    if kind == "BOOLEAN":
+        return f"(CASE WHEN {name} THEN 't' WHEN NOT {name} THEN 'f' END)"
+    if kind == "VARCHAR":
+        return name
+    return f"{name}::VARCHAR"
