@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from db.migrations import apply_migrations, default_migrations_dir
+from db.partitions import daily_name, ensure_partitions
 
 #: decimal strings whose scale and trailing zeros must survive every tier
 DECIMALS = ("80535.880", "0.000000001234", "3", "12345678901234567.123456789", "1.50", "0.0")
@@ -106,3 +107,37 @@ def archived_rows(root: Path, table: str = "book_ticker_snapshots") -> list[tupl
     ).fetchall()
     con.close()
     return [tuple(r) for r in records]
+
+
+TODAY = date(2026, 11, 23)
+LEGACY_DAY, PARTITION_DAY, DEFAULT_DAY = (TODAY - timedelta(days=d) for d in (5, 4, 3))
+TABLE = "book_ticker_snapshots"
+
+
+def by_key(row: tuple) -> tuple:
+    return (row[0], row[1], row[2], row[7])
+
+
+def in_days(rows: list[tuple], *days: date) -> list[tuple]:
+    return [r for r in rows if r[7].astimezone(UTC).date() in days]
+
+
+async def three_homes(conn: asyncpg.Connection, tmp_path: Path) -> list[tuple]:
+    """Old days in each place a row can sit: the legacy partition (migrated), a daily
+    partition, the default partition; plus today. Returns every row as text."""
+    await old_schema(conn, tmp_path)
+    await insert_rows(conn, day_rows(LEGACY_DAY, ticks=4))
+    await apply_migrations(conn)
+    await ensure_partitions(conn, PARTITION_DAY, days_ahead=0)
+    await ensure_partitions(conn, TODAY)
+    await insert_rows(conn, day_rows(PARTITION_DAY, ticks=5, pairs=3))
+    await insert_rows(conn, day_rows(DEFAULT_DAY, ticks=2, exchanges=("mexc", "okx", "gateio")))
+    await insert_rows(conn, day_rows(TODAY))
+    homes = await where_rows_sit(conn)
+    assert set(homes) == {
+        "book_ticker_snapshots_legacy",
+        daily_name(TABLE, PARTITION_DAY),
+        "book_ticker_snapshots_default",
+        daily_name(TABLE, TODAY),
+    }
+    return await all_rows(conn)

@@ -64,16 +64,21 @@ def literal(text: str) -> str:
 
 
 def load_csv(
-    con: duckdb.DuckDBPyConnection, table: str, path: Path, columns: Sequence[Column]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    path: Path | Sequence[Path],
+    columns: Sequence[Column],
 ) -> int:
-    """Load PostgreSQL's CSV (``COPY ... TO STDOUT (FORMAT csv)``) into ``table``, typed;
-    return its rows. An unquoted empty field is NULL, a quoted one an empty string."""
+    """Load PostgreSQL's CSV (``COPY ... TO STDOUT (FORMAT csv)``, one file or several) into
+    ``table``, typed; return its rows. An unquoted empty field is NULL, a quoted one an empty
+    string."""
+    paths = [str(path)] if isinstance(path, Path) else [str(p) for p in path]
     types = {c.name: c.duck_type for c in columns}
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT * FROM read_csv(?, columns = ?, "
         "header = false, auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
         "nullstr = '', allow_quoted_nulls = false)",
-        [str(path), types],
+        [paths, types],
     )
     return _scalar(con, f"SELECT count(*) FROM {quote(table)}")
 
@@ -82,7 +87,7 @@ def read_files(spec: ArchivedTable, columns: Sequence[Column], files: Sequence[P
     """A subquery over archive files, with the table's columns (the split column comes from
     the hive path)."""
     paths = ", ".join(literal(str(p)) for p in files)
-    hive = "hive_partitioning = true"
+    hive = "hive_partitioning = true, union_by_name = true"
     if spec.split_by:
         hive += f", hive_types = {{{literal(spec.split_by)}: 'VARCHAR'}}"
     cols = ", ".join(c.quoted for c in columns)

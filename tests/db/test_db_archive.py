@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -13,50 +13,21 @@ import pytest
 from db.archive_layout import ArchiveLayout
 from db.archiver import ArchiveHooks
 from db.maintenance import MaintenanceSettings, run_maintenance
-from db.partitions import daily_name, ensure_partitions, list_partitions
+from db.partitions import daily_name, list_partitions
 from tests.storage_helpers import (
+    DEFAULT_DAY,
+    LEGACY_DAY,
+    PARTITION_DAY,
+    TABLE,
+    TODAY,
     all_rows,
     archived_rows,
+    by_key,
     day_rows,
+    in_days,
     insert_rows,
-    old_schema,
-    where_rows_sit,
+    three_homes,
 )
-
-TODAY = date(2026, 11, 23)
-LEGACY_DAY, PARTITION_DAY, DEFAULT_DAY = (TODAY - timedelta(days=d) for d in (5, 4, 3))
-TABLE = "book_ticker_snapshots"
-
-
-def by_key(row: tuple) -> tuple:
-    return (row[0], row[1], row[2], row[7])
-
-
-def in_days(rows: list[tuple], *days: date) -> list[tuple]:
-    return [r for r in rows if r[7].astimezone(UTC).date() in days]
-
-
-async def three_homes(conn: asyncpg.Connection, tmp_path: Path) -> list[tuple]:
-    """Old days in each place a row can sit: the legacy partition (migrated), a daily
-    partition, the default partition; plus today. Returns every row as text."""
-    await old_schema(conn, tmp_path)
-    await insert_rows(conn, day_rows(LEGACY_DAY, ticks=4))
-    from db.migrations import apply_migrations
-
-    await apply_migrations(conn)
-    await ensure_partitions(conn, PARTITION_DAY, days_ahead=0)
-    await ensure_partitions(conn, TODAY)
-    await insert_rows(conn, day_rows(PARTITION_DAY, ticks=5, pairs=3))
-    await insert_rows(conn, day_rows(DEFAULT_DAY, ticks=2, exchanges=("mexc", "okx", "gateio")))
-    await insert_rows(conn, day_rows(TODAY))
-    homes = await where_rows_sit(conn)
-    assert set(homes) == {
-        "book_ticker_snapshots_legacy",
-        daily_name(TABLE, PARTITION_DAY),
-        "book_ticker_snapshots_default",
-        daily_name(TABLE, TODAY),
-    }
-    return await all_rows(conn)
 
 
 def settings(tmp_path: Path, **overrides) -> MaintenanceSettings:
