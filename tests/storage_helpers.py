@@ -122,22 +122,24 @@ def in_days(rows: list[tuple], *days: date) -> list[tuple]:
     return [r for r in rows if r[7].astimezone(UTC).date() in days]
 
 
-async def three_homes(conn: asyncpg.Connection, tmp_path: Path) -> list[tuple]:
-    """Old days in each place a row can sit: the legacy partition (migrated), a daily
-    partition, the default partition; plus today. Returns every row as text."""
+async def three_homes(conn: asyncpg.Connection, tmp_path: Path, today: date = TODAY) -> list[tuple]:
+    """Old days (5, 4 and 3 days before ``today``) in each place a row can sit: the legacy
+    partition (migrated), a daily partition, the default partition; plus today. Returns
+    every row as text."""
+    legacy, partition, default = (today - timedelta(days=d) for d in (5, 4, 3))
     await old_schema(conn, tmp_path)
-    await insert_rows(conn, day_rows(LEGACY_DAY, ticks=4))
+    await insert_rows(conn, day_rows(legacy, ticks=4))
     await apply_migrations(conn)
-    await ensure_partitions(conn, PARTITION_DAY, days_ahead=0)
-    await ensure_partitions(conn, TODAY)
-    await insert_rows(conn, day_rows(PARTITION_DAY, ticks=5, pairs=3))
-    await insert_rows(conn, day_rows(DEFAULT_DAY, ticks=2, exchanges=("mexc", "okx", "gateio")))
-    await insert_rows(conn, day_rows(TODAY))
+    await ensure_partitions(conn, partition, days_ahead=0)
+    await ensure_partitions(conn, today)
+    await insert_rows(conn, day_rows(partition, ticks=5, pairs=3))
+    await insert_rows(conn, day_rows(default, ticks=2, exchanges=("mexc", "okx", "gateio")))
+    await insert_rows(conn, day_rows(today))
     homes = await where_rows_sit(conn)
     assert set(homes) == {
         "book_ticker_snapshots_legacy",
-        daily_name(TABLE, PARTITION_DAY),
+        daily_name(TABLE, partition),
         "book_ticker_snapshots_default",
-        daily_name(TABLE, TODAY),
+        daily_name(TABLE, today),
     }
     return await all_rows(conn)

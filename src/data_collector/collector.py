@@ -40,6 +40,7 @@ from data_collector.startup import (
     start_database,
     writer_progress,
 )
+from data_collector.storage_job import JOB_DUCKDB_THREADS, StorageJob, maintenance_settings
 from data_collector.venues import get_venue
 from data_collector.wording import plural
 
@@ -65,6 +66,8 @@ class Collector:
     sources: MonitoringSources
     writer: SnapshotWriter | None = None
     monitoring: MonitoringServer | None = None
+    #: partitions, archive and retention after each midnight UTC (None in a dry run)
+    storage: StorageJob | None = None
 
     def __init__(self, config: Config, *, dry_run: bool = False, simulate: bool = False) -> None:
         self.config = config
@@ -95,6 +98,8 @@ class Collector:
         await self.manager.start()
         self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
         self._tasks.start(self._analytics_loop(), "analytics")
+        if self.storage is not None:
+            self._tasks.start(self.storage.run(), "storage-maintenance", essential=False)
         self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
         self.started.set()
         return True
@@ -129,7 +134,8 @@ class Collector:
         if self.simulate:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
-            self.writer = await start_database(config, pairs, self._cleanups)
+            self.writer, dsn = await start_database(config, pairs, self._cleanups)
+            self.storage = StorageJob(dsn, maintenance_settings(config, threads=JOB_DUCKDB_THREADS))
         self._assemble(pairs, urls)
         self._built = True
 

@@ -35,8 +35,9 @@ class StartupError(Exception):
 
 async def start_database(
     config: Config, pairs: list[Pair], cleanups: list[Cleanup]
-) -> SnapshotWriter:
-    """Migrate the database (when it answers) and start the snapshot writer into it."""
+) -> tuple[SnapshotWriter, str]:
+    """Migrate the database (when it answers) and start the snapshot writer into it; return
+    the writer and the database's DSN."""
     from db.dsn import redact_dsn
     from db.migrations import default_migrations_dir, migration_files
     from db.spill_targets import target_of_dsn, target_of_embedded
@@ -57,7 +58,7 @@ async def start_database(
     await _migrate(dsn, label)
     writer = await _start_writer(config, pairs, dsn, target)
     cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once closed
-    return writer
+    return writer, dsn
 
 
 async def _start_writer(

@@ -33,6 +33,7 @@ from db import archive_duck
 from db.archive_layout import ArchiveLayout
 from db.archive_schema import ARCHIVED_TABLES, ArchivedTable, Column, quote
 from db.archiver import day_counts, prepare_session, table_columns
+from db.dsn import redact_text
 from db.partitions import day_range
 from db.pool import connect
 
@@ -43,28 +44,53 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
+class QueryError(Exception):
+    """DuckDB refused the query (its message says why)."""
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be read (the message never holds a password)."""
+
+
 def mentioned(sql: str) -> list[ArchivedTable]:
     """The archived tables the SQL names (as whole words)."""
     return [t for t in ARCHIVED_TABLES if re.search(rf"\b{t.name}\b", sql, re.IGNORECASE)]
 
 
 async def run_query(dsn: str, archive_dir: Path, sql: str) -> QueryResult:
-    """Run ``sql`` in DuckDB over the union views; raises duckdb.Error for a bad query."""
+    """Run ``sql`` in DuckDB over the union views. Raises :class:`QueryError` for a query
+    DuckDB refuses, :class:`DatabaseUnavailable` when PostgreSQL cannot be read."""
     with tempfile.TemporaryDirectory(prefix="cex-query-") as work:
         duck = archive_duck.connect(temp_dir=Path(work) / "duckdb")
         try:
-            conn = await connect(dsn, timeout=10, application_name="cex-arb-collector-query")
+            await _views(dsn, duck, ArchiveLayout(archive_dir), mentioned(sql), Path(work))
             try:
-                await prepare_session(conn)
-                for spec in mentioned(sql):
-                    await union_view(conn, duck, ArchiveLayout(archive_dir), spec, Path(work))
-            finally:
-                await conn.close()
-            cursor = duck.execute(sql)
-            names = [d[0] for d in cursor.description or []]
-            return QueryResult(names, cursor.fetchall() if names else [])
+                cursor = duck.execute(sql)
+                names = [d[0] for d in cursor.description or []]
+                return QueryResult(names, cursor.fetchall() if names else [])
+            except duckdb.Error as exc:
+                raise QueryError(str(exc).splitlines()[0]) from None
         finally:
             duck.close()
+
+
+async def _views(
+    dsn: str,
+    duck: duckdb.DuckDBPyConnection,
+    layout: ArchiveLayout,
+    tables: list[ArchivedTable],
+    work: Path,
+) -> None:
+    try:
+        conn = await connect(dsn, timeout=10, application_name="cex-arb-collector-query")
+        try:
+            await prepare_session(conn)
+            for spec in tables:
+                await union_view(conn, duck, layout, spec, work)
+        finally:
+            await conn.close()
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(redact_text(f"{type(exc).__name__}: {exc}", dsn)) from None
 
 
 async def union_view(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -50,6 +51,11 @@ class MaintenanceSettings:
     #: DuckDB worker threads; the collector's job uses 1 to leave the other core alone
     duckdb_threads: int | None = None
     hooks: ArchiveHooks | None = None
+    #: set by the collector's shutdown: the run stops after the day in hand
+    stop: threading.Event | None = None
+
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
 
 @dataclass
@@ -146,6 +152,8 @@ async def _archive(
         if columns is None:
             continue
         for day, rows in (await archiver.day_counts(spec, before)).items():
+            if settings.stopping():
+                return
             outcome = await archiver.archive_day(spec, columns, day, rows)
             if outcome.status != "unchanged":
                 report.archived.append(outcome)
@@ -172,6 +180,8 @@ async def _retain(
     before = today - timedelta(days=keep)
     columns = await archiver.columns(SNAPSHOTS) if archiver is not None else None
     for day, rows in (await day_counts(conn, SNAPSHOTS, before)).items():
+        if settings.stopping():
+            return
         verified: int | None = None
         if archiver is not None and columns is not None:
             outcome = await archiver.archive_day(SNAPSHOTS, columns, day, rows, verify=True)

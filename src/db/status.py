@@ -10,6 +10,7 @@ import msgspec
 
 from db.dsn import redact_text
 from db.migrations import applied_migrations
+from db.partition_status import PartitionStatus, partition_status
 from db.pool import connect
 
 TABLE = "book_ticker_snapshots"
@@ -30,6 +31,8 @@ class DatabaseStatus(msgspec.Struct):
     migrations_applied: list[str] = msgspec.field(default_factory=list)
     #: False when counts are planner estimates (very large table)
     counts_exact: bool = True
+    #: the table's partitions (empty when it is not partitioned)
+    partitions: list[PartitionStatus] = msgspec.field(default_factory=list)
 
 
 async def database_status(
@@ -56,20 +59,38 @@ async def _read_status(conn: asyncpg.Connection, exact_count_limit: int) -> Data
     if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", TABLE):
         return status
     estimate = await conn.fetchval(_ESTIMATE, TABLE)
+    held: dict[str, tuple[int, int]] | None = None
     if estimate > exact_count_limit:
         await _estimated_counts(conn, status, estimate)
     else:
-        await _exact_counts(conn, status)
+        held = await _exact_counts(conn, status)
+    status.partitions = await partition_status(conn, TABLE, held)
     return status
 
 
-async def _exact_counts(conn: asyncpg.Connection, status: DatabaseStatus) -> None:
+async def _exact_counts(
+    conn: asyncpg.Connection, status: DatabaseStatus
+) -> dict[str, tuple[int, int]]:
+    """Exact counts per exchange; returns partition -> (rows, days with rows), from the same
+    scan."""
     rows = await conn.fetch(
-        f'SELECT exchange, count(*) AS n, max("timestamp") AS latest FROM {TABLE} GROUP BY exchange'
+        f"""SELECT tableoid::regclass::text AS part, exchange,
+                   count(DISTINCT date_trunc('day', "timestamp" AT TIME ZONE 'UTC')) AS days,
+                   count(*) AS n, max("timestamp") AS latest
+            FROM {TABLE} GROUP BY 1, 2"""
     )
-    status.per_exchange = {r["exchange"]: (r["n"], r["latest"]) for r in rows}
-    status.total_rows = sum(r["n"] for r in rows)
-    status.latest_timestamp = max((r["latest"] for r in rows), default=None)
+    per_exchange: dict[str, tuple[int, datetime | None]] = {}
+    held: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        n, latest = per_exchange.get(r["exchange"], (0, None))
+        newest = r["latest"] if latest is None else max(latest, r["latest"])
+        per_exchange[r["exchange"]] = (n + r["n"], newest)
+        count, days = held.get(r["part"], (0, 0))
+        held[r["part"]] = (count + r["n"], max(days, r["days"]))
+    status.per_exchange = per_exchange
+    status.total_rows = sum(n for n, _ in per_exchange.values())
+    status.latest_timestamp = max((t for _, t in per_exchange.values() if t), default=None)
+    return held
 
 
 # distinct exchanges by skipping through the unique index instead of scanning the table
