@@ -9,12 +9,14 @@ value to anyone who compares text, and a scale wide enough for every value costs
 than the strings (see README, "Storage lifecycle"). Any other type is kept as its exact
 text. ``id`` (a surrogate of one database) is not archived.
 
-**Checksum.** A row's fingerprint is the first 60 bits of the MD5 of its values as PostgreSQL
-prints them, joined by U+001F (NULL as ``\\N``); a set of rows is summarised by its count and
-the sum of the fingerprints (order-independent, so PostgreSQL and DuckDB need not sort).
-PostgreSQL computes it from ``column::text``; DuckDB from the values read back from Parquet,
-turned back into PostgreSQL's text (:func:`duck_text`), so equal checksums mean every value
-came back exactly as PostgreSQL held it.
+**Checksum.** A row's fingerprint is the first 60 bits of the MD5 of its values as text,
+joined by U+001F (NULL as ``\\N``): every value as PostgreSQL prints it (``column::text``; the
+exact decimal string of a price), except timestamps, as whole microseconds since the epoch
+(PostgreSQL's own precision, and cheap for both engines to print). A set of rows is summarised
+by its count and the sum of the fingerprints (order-independent, so neither engine sorts).
+PostgreSQL computes it over the rows it holds, DuckDB over the values read back from the
+Parquet files (:func:`duck_text` prints them the same way), so equal checksums mean every
+value came back exactly as PostgreSQL held it.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def archived_columns(columns: Sequence[Column]) -> list[Column]:
 
 def pg_fingerprint(columns: Sequence[Column]) -> str:
     """PostgreSQL expression: the row's 60-bit fingerprint as a bigint."""
-    parts = ", ".join(f"coalesce({c.quoted}::text, '{NULL_MARK}')" for c in columns)
+    parts = ", ".join(f"coalesce({pg_text(c)}, '{NULL_MARK}')" for c in columns)
     text = f"concat_ws(chr({SEPARATOR_CODE}), {parts})"
     return f"('x' || substr(md5({text}), 1, 15))::bit(60)::bigint"
 
@@ -119,18 +121,20 @@ def duck_fingerprint(columns: Sequence[Column]) -> str:
     return f"('0x' || substr(md5({text}), 1, 15))::BIGINT"
 
 
+def pg_text(column: Column) -> str:
+    """PostgreSQL expression: ``column`` as the fingerprint's text."""
+    if column.duck_type == "TIMESTAMPTZ":
+        # exact: extract(epoch) is numeric from PostgreSQL 14 on; round() covers older ones
+        return f"round(extract(epoch FROM {column.quoted}) * 1000000)::bigint::text"
+    return f"{column.quoted}::text"
+
+
 def duck_text(column: Column) -> str:
-    """DuckDB expression printing ``column`` as PostgreSQL's ``::text`` does."""
+    """DuckDB expression: ``column`` as :func:`pg_text` prints it."""
     name = column.quoted
     kind = column.duck_type
     if kind == "TIMESTAMPTZ":
-        # "2026-11-23 14:40:00.12+00": fractional seconds without trailing zeros, or none
-        micros = f"(epoch_us({name}) % 1000000)"
-        fraction = (
-            f"CASE WHEN {micros} = 0 THEN '' "
-            f"ELSE '.' || rtrim(lpad({micros}::VARCHAR, 6, '0'), '0') END"
-        )
-        return f"(strftime({name}, '%Y-%m-%d %H:%M:%S') || {fraction} || '+00')"
+        return f"epoch_us({name})::VARCHAR"
     if kind == "BOOLEAN":
         return f"(CASE WHEN {name} THEN 't' WHEN NOT {name} THEN 'f' END)"
     if kind == "VARCHAR":
