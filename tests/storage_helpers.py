@@ -143,3 +143,74 @@ async def three_homes(conn: asyncpg.Connection, tmp_path: Path, today: date = TO
         daily_name(TABLE, today),
     }
     return await all_rows(conn)
+
+
+#: the shape of arbitrage_opportunities (migration 002 of the opportunity ledger); created here
+#: only where that migration has not created it
+OPPORTUNITIES_DDL = """
+CREATE TABLE IF NOT EXISTS arbitrage_opportunities (
+    id                BIGSERIAL PRIMARY KEY,
+    symbol_base       TEXT             NOT NULL,
+    symbol_quote      TEXT             NOT NULL,
+    buy_exchange      TEXT             NOT NULL,
+    sell_exchange     TEXT             NOT NULL,
+    opened_at         TIMESTAMPTZ      NOT NULL,
+    closed_at         TIMESTAMPTZ      NULL,
+    duration_s        NUMERIC
+        GENERATED ALWAYS AS (EXTRACT(EPOCH FROM closed_at - opened_at)) STORED,
+    open_net_pct      DOUBLE PRECISION NOT NULL,
+    max_net_pct       DOUBLE PRECISION NOT NULL,
+    max_gross_pct     DOUBLE PRECISION NOT NULL,
+    buy_price_at_max  NUMERIC          NOT NULL,
+    sell_price_at_max NUMERIC          NOT NULL,
+    size_at_max       NUMERIC          NULL,
+    max_profit_quote  NUMERIC          NULL,
+    max_at            TIMESTAMPTZ      NOT NULL,
+    last_seen_at      TIMESTAMPTZ      NOT NULL,
+    ticks             INTEGER          NOT NULL,
+    close_reason      TEXT             NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS arbitrage_opportunities_key
+    ON arbitrage_opportunities (symbol_base, symbol_quote, buy_exchange, sell_exchange, opened_at);
+"""
+
+#: doubles PostgreSQL and DuckDB print differently ("5" and "5.0", "1e-05")
+PCTS = (5.0, 0.1, 1e-05, 12.345678901234567, 0.30000000000000004, 250.0)
+
+
+def opportunity_rows(day: date, *, count: int = 3, open_last: bool = False) -> list[tuple]:
+    start = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+    rows = []
+    for i in range(count):
+        opened = start + timedelta(minutes=7 * i, microseconds=1000 * i)
+        closed = None if open_last and i == count - 1 else opened + timedelta(seconds=3 + i)
+        rows.append(
+            (
+                f"C{i}", "USDT", "mexc", "gateio", opened, closed,
+                PCTS[i % 6], PCTS[(i + 1) % 6], PCTS[(i + 2) % 6],
+                DECIMALS[i % 4] if DECIMALS[i % 4] != "0.0" else "0.10", "80535.880",
+                None if i % 2 else "1.50", "12.3400",
+                opened + timedelta(seconds=1), closed or opened + timedelta(seconds=2), 3 + i,
+                None if closed is None else "converged",
+            )
+        )  # fmt: skip
+    return rows
+
+
+async def insert_opportunities(conn: asyncpg.Connection, rows: list[tuple]) -> None:
+    await conn.execute(OPPORTUNITIES_DDL)
+    await conn.executemany(
+        """INSERT INTO arbitrage_opportunities (symbol_base, symbol_quote, buy_exchange,
+               sell_exchange, opened_at, closed_at, open_net_pct, max_net_pct, max_gross_pct,
+               buy_price_at_max, sell_price_at_max, size_at_max, max_profit_quote, max_at,
+               last_seen_at, ticks, close_reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11::numeric,
+                   $12::numeric, $13::numeric, $14, $15, $16, $17)""",
+        rows,
+    )
+
+
+OPPORTUNITY_TEXT = """symbol_base, symbol_quote, buy_exchange, sell_exchange, opened_at, closed_at,
+    duration_s::text, open_net_pct, max_net_pct, max_gross_pct, buy_price_at_max::text,
+    sell_price_at_max::text, size_at_max::text, max_profit_quote::text, max_at, last_seen_at,
+    ticks, close_reason"""

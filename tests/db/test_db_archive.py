@@ -11,12 +11,14 @@ import duckdb
 import pytest
 
 from db.archive_layout import ArchiveLayout
+from db.archive_query import run_query
 from db.archiver import ArchiveHooks
 from db.maintenance import MaintenanceSettings, run_maintenance
 from db.partitions import daily_name, list_partitions
 from tests.storage_helpers import (
     DEFAULT_DAY,
     LEGACY_DAY,
+    OPPORTUNITY_TEXT,
     PARTITION_DAY,
     TABLE,
     TODAY,
@@ -25,7 +27,9 @@ from tests.storage_helpers import (
     by_key,
     day_rows,
     in_days,
+    insert_opportunities,
     insert_rows,
+    opportunity_rows,
     three_homes,
 )
 
@@ -254,3 +258,44 @@ async def test_retention_without_archive_needs_the_explicit_setting(
 
 def test_archive_dates_are_utc_days() -> None:
     assert datetime(2026, 11, 20, 23, 59, tzinfo=UTC).date() == DEFAULT_DAY
+
+
+async def test_opportunities_are_archived_once_closed(migrated, tmp_path) -> None:
+    closed_day, open_day = LEGACY_DAY, PARTITION_DAY
+    conn = await asyncpg.connect(migrated.dsn)
+    try:
+        await insert_opportunities(
+            conn, opportunity_rows(closed_day) + opportunity_rows(open_day, open_last=True)
+        )
+        order = "ORDER BY symbol_base, opened_at"
+        expected = [
+            tuple(r)
+            for r in await conn.fetch(
+                f"SELECT {OPPORTUNITY_TEXT} FROM arbitrage_opportunities "
+                f"WHERE opened_at < '{open_day}' {order}"
+            )
+        ]
+        total = await conn.fetchval("SELECT count(*) FROM arbitrage_opportunities")
+    finally:
+        await conn.close()
+    config = settings(tmp_path)
+    report = await run_maintenance(migrated.dsn, config, TODAY)
+    assert report.ok, report
+    statuses = {(o.table, o.day): o.status for o in report.archived}
+    assert statuses == {
+        ("arbitrage_opportunities", closed_day): "exported",
+        ("arbitrage_opportunities", open_day): "not_ready",  # one is still open
+    }
+    [path] = ArchiveLayout(config.archive_dir).day_files("arbitrage_opportunities", closed_day)
+    assert path.parent.name == f"date={closed_day}"  # no exchange level for this table
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    back = con.execute(
+        f"SELECT {OPPORTUNITY_TEXT.replace('::text', '')} FROM read_parquet(?) {order}",
+        [str(path)],
+    ).fetchall()
+    assert back == expected  # exact strings, doubles, times, NULLs
+    result = await run_query(
+        migrated.dsn, config.archive_dir, "SELECT count(*) FROM arbitrage_opportunities"
+    )
+    assert result.rows == [(total,)]  # archived and still in PostgreSQL: counted once
