@@ -65,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="print the effective configuration (secrets redacted), the database in use and "
-        "its contents, the spill files waiting, and the running collector (from the data "
-        "directory's lock file) with its health; never connects to the venues. The report "
-        "goes to stdout, log lines to stderr",
+        "its contents (each partition: days, rows, bytes), the archive (days, rows, bytes), "
+        "the spill files waiting, and the running collector (from the data directory's lock "
+        "file) with its health; never connects to the venues. The report goes to stdout, log "
+        "lines to stderr",
     )
     mode.add_argument(
         "--archive",

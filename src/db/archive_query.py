@@ -22,7 +22,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import duckdb
 from db import archive_duck
 from db.archive_layout import ArchiveLayout
 from db.archive_schema import ARCHIVED_TABLES, ArchivedTable, Column, quote
-from db.archiver import day_counts, prepare_session, table_columns
+from db.archiver import prepare_session, table_columns
 from db.dsn import redact_text
 from db.partitions import day_range
 from db.pool import connect
@@ -109,9 +109,10 @@ async def union_view(
         if files:
             parts.append(f"SELECT * EXCLUDE (date) FROM {_parquet(files, spec)}")
     else:
-        live = await _export_live(conn, layout, spec, columns, set(archived), work)
+        csv_files, partial = await _export_live(conn, layout, spec, columns, list(archived), work)
         table = f"_live_{spec.name}"
-        _load_live(duck, spec, columns, table, live, [p for d in live for p in archived.get(d, [])])
+        overlap = [p for d in partial for p in archived[d]]
+        _load_live(duck, spec, columns, table, csv_files, overlap)
         cols = ", ".join(c.quoted for c in columns)
         if files:
             parts.append(f"SELECT {cols} FROM {archive_duck.read_files(spec, columns, files)}")
@@ -125,26 +126,50 @@ async def _export_live(
     layout: ArchiveLayout,
     spec: ArchivedTable,
     columns: Sequence[Column],
-    archived: set[date],
+    archived: list[date],
     work: Path,
-) -> dict[date, Path]:
-    """CSV of each day PostgreSQL holds that the archive does not hold in full."""
-    out: dict[date, Path] = {}
+) -> tuple[list[Path], list[date]]:
+    """CSV files of the rows PostgreSQL holds outside the days the archive holds in full, one
+    COPY per stretch between such days (each prunes to its partitions); and the archived days
+    those rows may share with the archive."""
+    table, time = quote(spec.name), quote(spec.time_column)
     cols = ", ".join(c.quoted for c in columns)
-    time = quote(spec.time_column)
-    for day, rows in (await day_counts(conn, spec)).items():
-        manifest = layout.manifest(spec.name, day) if day in archived else None
-        if manifest is not None and manifest.source_rows == rows:
-            continue
-        path = work / f"{spec.name}-{day.isoformat()}.csv"
+    first = await conn.fetchval(f"SELECT min({time}) FROM {table}")
+    if first is None:
+        return [], []
+    candidates = [d for d in archived if d >= first.astimezone(UTC).date()]
+    full = [d for d in candidates if await _held_in_full(conn, layout, spec, d)]
+    csv_files = []
+    lower: datetime | None = None
+    for upper in [*(day_range(d)[0] for d in full), None]:
+        bounds = [(f"{time} >= $", lower), (f"{time} < $", upper)]
+        where = [(sql, value) for sql, value in bounds if value is not None]
+        condition = " AND ".join(f"{sql}{i + 1}" for i, (sql, _v) in enumerate(where)) or "TRUE"
+        path = work / f"{spec.name}-{len(csv_files)}.csv"
         await conn.copy_from_query(
-            f"SELECT {cols} FROM {quote(spec.name)} WHERE {time} >= $1 AND {time} < $2",
-            *day_range(day),
+            f"SELECT {cols} FROM {table} WHERE {condition}",
+            *(value for _sql, value in where),
             output=str(path),
             format="csv",
         )
-        out[day] = path
-    return out
+        csv_files.append(path)
+        lower = None if upper is None else upper + timedelta(days=1)
+    return csv_files, [d for d in candidates if d not in full]
+
+
+async def _held_in_full(
+    conn: asyncpg.Connection, layout: ArchiveLayout, spec: ArchivedTable, day: date
+) -> bool:
+    """The archive holds every row PostgreSQL holds for ``day`` (as verified, no row since)."""
+    manifest = layout.manifest(spec.name, day)
+    if manifest is None:
+        return False
+    time = quote(spec.time_column)
+    rows = await conn.fetchval(
+        f"SELECT count(*) FROM {quote(spec.name)} WHERE {time} >= $1 AND {time} < $2",
+        *day_range(day),
+    )
+    return rows == manifest.source_rows
 
 
 def _load_live(
@@ -152,11 +177,10 @@ def _load_live(
     spec: ArchivedTable,
     columns: Sequence[Column],
     table: str,
-    live: dict[date, Path],
+    csv_files: list[Path],
     overlap: list[Path],
 ) -> None:
-    """Load the exported days; rows whose key the archive holds already are left out."""
-    csv_files = list(live.values())
+    """Load the exported rows; those whose key the archive holds already are left out."""
     if not csv_files:
         empty = ", ".join(f"NULL::{c.duck_type} AS {c.quoted}" for c in columns)
         duck.execute(f"CREATE TABLE {quote(table)} AS SELECT {empty} LIMIT 0")

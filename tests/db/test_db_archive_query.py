@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
-import duckdb
 import pytest
 
-from db.archive_query import mentioned, run_query
+from db.archive_query import QueryError, mentioned, run_query
 from db.maintenance import MaintenanceSettings, run_maintenance
 from tests.storage_helpers import (
     DEFAULT_DAY,
@@ -80,7 +79,7 @@ async def test_without_an_archive_it_is_the_live_table(migrated, tmp_path) -> No
         await conn.close()
     result = await run_query(migrated.dsn, tmp_path / "none", ROW_SQL.format(where=""))
     assert result.rows == expected
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(QueryError, match="Binder Error"):
         await run_query(migrated.dsn, tmp_path / "none", "SELECT nope FROM book_ticker_snapshots")
 
 
