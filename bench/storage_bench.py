@@ -31,7 +31,7 @@ from bench import storage_data as data
 from bench import writer_bench
 from bench.common import BENCH_DIR, percentiles
 from data_collector.logsetup import configure_logging
-from data_collector.storage_job import JOB_DUCKDB_THREADS, in_daemon_thread
+from data_collector.storage_job import JOB_DUCKDB_MEMORY, JOB_DUCKDB_THREADS, in_daemon_thread
 from db.archive_layout import ArchiveLayout
 from db.maintenance import MaintenanceSettings, run_maintenance_blocking
 from db.migrations import apply_migrations, default_migrations_dir
@@ -95,7 +95,10 @@ async def lateness_case(dsn: str, archive: Path) -> dict[str, object]:
     alone, missed_alone = await data.tick_lateness(0.1, lambda: False, 10.0)
     shutil.rmtree(archive, ignore_errors=True)  # the job has everything to export again
     settings = MaintenanceSettings(
-        archive_enabled=True, archive_dir=archive, duckdb_threads=JOB_DUCKDB_THREADS
+        archive_enabled=True,
+        archive_dir=archive,
+        duckdb_threads=JOB_DUCKDB_THREADS,
+        duckdb_memory=JOB_DUCKDB_MEMORY,
     )
     job = asyncio.ensure_future(
         in_daemon_thread(run_maintenance_blocking, dsn, settings, data.days_back(0))

@@ -40,7 +40,12 @@ from data_collector.startup import (
     start_database,
     writer_progress,
 )
-from data_collector.storage_job import JOB_DUCKDB_THREADS, StorageJob, maintenance_settings
+from data_collector.storage_job import (
+    JOB_DUCKDB_MEMORY,
+    JOB_DUCKDB_THREADS,
+    StorageJob,
+    maintenance_settings,
+)
 from data_collector.venues import get_venue
 from data_collector.wording import plural
 
@@ -135,7 +140,10 @@ class Collector:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
             self.writer, dsn = await start_database(config, pairs, self._cleanups)
-            self.storage = StorageJob(dsn, maintenance_settings(config, threads=JOB_DUCKDB_THREADS))
+            settings = maintenance_settings(
+                config, threads=JOB_DUCKDB_THREADS, memory=JOB_DUCKDB_MEMORY
+            )
+            self.storage = StorageJob(dsn, settings)
         self._assemble(pairs, urls)
         self._built = True
 

@@ -35,14 +35,20 @@ DAY_S = 86_400
 AFTER_MIDNIGHT_S = 120.0
 #: a run that failed is tried again this much later (but never after the next midnight run)
 RETRY_S = 15 * 60.0
-#: the collector's job leaves the other core to the feeds and the snapshot loop
+#: the collector's job leaves the other core to the feeds and the snapshot loop, and most of
+#: the memory too (DuckDB spills to the archive's staging area past this)
 JOB_DUCKDB_THREADS = 1
+JOB_DUCKDB_MEMORY = "1GB"
 
 T = TypeVar("T")
 
 
 def maintenance_settings(
-    config: Config, *, archive: bool | None = None, threads: int | None = None
+    config: Config,
+    *,
+    archive: bool | None = None,
+    threads: int | None = None,
+    memory: str | None = None,
 ) -> MaintenanceSettings:
     """The job's settings from the configuration (``archive`` overrides archive.enabled)."""
     from db.maintenance import MaintenanceSettings
@@ -53,6 +59,7 @@ def maintenance_settings(
         after_days=config.archive.after_days,
         retention_days=config.database.retention_days,
         duckdb_threads=threads,
+        duckdb_memory=memory,
         stop=threading.Event(),
     )
 

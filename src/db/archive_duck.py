@@ -44,9 +44,10 @@ class ReadBack:
 
 
 def connect(
-    *, threads: int | None = None, temp_dir: Path | None = None
+    *, threads: int | None = None, temp_dir: Path | None = None, memory_limit: str | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB in UTC that never fetches extensions."""
+    """An in-memory DuckDB in UTC that never fetches extensions; past ``memory_limit``
+    ("1GB") it spills to ``temp_dir``."""
     con = duckdb.connect(
         ":memory:",
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
@@ -56,6 +57,8 @@ def connect(
         con.execute(f"SET threads = {int(threads)}")
     if temp_dir is not None:
         con.execute(f"SET temp_directory = {literal(str(temp_dir))}")
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
     return con
 
 

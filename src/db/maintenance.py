@@ -50,6 +50,8 @@ class MaintenanceSettings:
     retention_days: int = 0
     #: DuckDB worker threads; the collector's job uses 1 to leave the other core alone
     duckdb_threads: int | None = None
+    #: DuckDB memory before it spills to disk (None: DuckDB's default, 80 % of RAM)
+    duckdb_memory: str | None = None
     hooks: ArchiveHooks | None = None
     #: set by the collector's shutdown: the run stops after the day in hand
     stop: threading.Event | None = None
@@ -134,7 +136,9 @@ async def _archive_and_retain(
         return
     layout = ArchiveLayout(settings.archive_dir)
     temp = settings.archive_dir / STAGING / "duckdb"
-    duck = archive_duck.connect(threads=settings.duckdb_threads, temp_dir=temp)
+    duck = archive_duck.connect(
+        threads=settings.duckdb_threads, temp_dir=temp, memory_limit=settings.duckdb_memory
+    )
     try:
         archiver = Archiver(conn, layout, duck, settings.hooks)
         await _archive(archiver, settings, today, report)
