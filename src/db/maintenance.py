@@ -199,6 +199,18 @@ async def _retain(
                 )
                 continue
             verified = outcome.source_rows
-        dropped = await drop_day(conn, day, verified_rows=verified, archived=archiver is not None)
+        try:
+            dropped = await drop_day(
+                conn, day, verified_rows=verified, archived=archiver is not None
+            )
+        except asyncpg.LockNotAvailableError as exc:  # a long query holds the day: next run
+            report.errors.append(f"{SNAPSHOTS.name} {day} kept for now: {exc}")
+            log.warning(
+                "retention_skipped",
+                date=day.isoformat(),
+                reason=str(exc),
+                summary=f"[RETENTION] {SNAPSHOTS.name} {day}: kept for now ({exc})",
+            )
+            continue
         report.dropped.append(dropped)
     await drop_empty_legacy(conn, before)
