@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 
 from data_collector.simulator import Simulator, pairs_for
-from data_collector.storage_job import AFTER_MIDNIGHT_S, in_daemon_thread, seconds_until_next_run
-from db import archive_duck
-from tests.helpers import make_config, running, wait_until
+from data_collector.storage_job import AFTER_MIDNIGHT_S, run_in_child, seconds_until_next_run
+from db.maintenance import MaintenanceSettings
+from tests.helpers import Log, make_config, running, wait_until
 from tests.pg import PgDatabase
 from tests.storage_helpers import three_homes
 
@@ -31,15 +31,6 @@ BIG_DAY_ROWS = 60_000
 )
 def test_the_job_runs_after_each_midnight_utc(now: float, expected: float) -> None:
     assert seconds_until_next_run(now) == pytest.approx(expected)
-
-
-async def test_a_daemon_thread_hands_back_results_and_errors() -> None:
-    assert await in_daemon_thread(lambda a, b: (a + b, threading.current_thread().name), 2, 3) == (
-        5,
-        "storage-maintenance",
-    )
-    with pytest.raises(ZeroDivisionError):
-        await in_daemon_thread(lambda: 1 / 0)
 
 
 async def big_old_day(dsn: str, tmp_path: Path) -> None:
@@ -64,17 +55,9 @@ async def big_old_day(dsn: str, tmp_path: Path) -> None:
 
 @pytest.mark.timeout(90)
 async def test_the_nightly_job_archives_off_the_snapshot_loop(
-    tmp_path: Path, pg_database: PgDatabase, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, pg_database: PgDatabase, logs: Log
 ) -> None:
     await big_old_day(pg_database.dsn, tmp_path)
-    writers: set[int] = set()
-    original = archive_duck.write_missing
-
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        writers.add(threading.get_ident())
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(archive_duck, "write_missing", spy)
     pairs = pairs_for(3)
     lateness: list[float] = []
     async with Simulator(pairs, rate_hz=5) as sim:
@@ -93,6 +76,17 @@ async def test_the_nightly_job_archives_off_the_snapshot_loop(
     assert report.ok, report
     assert len([d for d in report.archived if d.verified]) == 4
     assert max(d.source_rows for d in report.archived) == BIG_DAY_ROWS
-    assert writers and threading.get_ident() not in writers  # DuckDB ran in another thread
+    assert report.pid != os.getpid()  # the work ran in a process of its own
+    # its log lines came back through the collector's logger
+    exported = [e for e in logs if e["event"] == "archive_day_exported"]
+    assert len(exported) == 4 and max(e["rows"] for e in exported) == BIG_DAY_ROWS
     assert stats.missed == 0
     assert max(lateness) < 0.1, lateness
+
+
+async def test_a_child_without_a_database_reports_why(tmp_path: Path) -> None:
+    settings = MaintenanceSettings(archive_enabled=True, archive_dir=tmp_path / "archive")
+    dsn = "postgresql://nobody:s3cret-pw@127.0.0.1:1/none"
+    report = await run_in_child(dsn, settings, datetime.now(UTC).date())
+    assert not report.ok and report.pid != os.getpid()
+    assert "database unreachable" in report.errors[0] and "s3cret-pw" not in report.errors[0]

@@ -1,13 +1,13 @@
 """The collector's nightly storage job: partitions ahead, archive, retention, after each
 midnight UTC, off the snapshot loop.
 
-The work itself is :func:`db.maintenance.run_maintenance_blocking` (its own connection, its
-own event loop, DuckDB), run in a daemon thread: the snapshot loop only awaits a future, so a
-tick is never delayed by it (bench/storage_bench.py measures the tick lateness while it runs).
-A daemon thread rather than the default executor, because an export in progress must not
-hold the process past its 10 s shutdown budget: on shutdown the job is asked to stop after
-the day in hand, and a process that exits meanwhile leaves only a staging area, which the
-next run clears (nothing is published or dropped before it is verified).
+The work itself (:mod:`db.maintenance`: its own connection, DuckDB) runs in a child process,
+``python -m db.maintenance_process``, at a lower CPU priority: in a thread, DuckDB's hold on
+the GIL made the snapshot loop miss ticks (bench/storage_bench.py measures the tick lateness
+beside the job). The loop only reads the child's output lines: its log events, logged again
+here in the collector's format, and its report. On shutdown the child is terminated; that is
+safe at any point (nothing is published or dropped before it is verified, and the next run
+clears the staging area), so the job never holds the process past its shutdown budget.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import threading
+import os
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -40,7 +42,10 @@ RETRY_S = 15 * 60.0
 JOB_DUCKDB_THREADS = 1
 JOB_DUCKDB_MEMORY = "1GB"
 
-T = TypeVar("T")
+#: a child that does not end this long after SIGTERM is killed
+TERMINATE_GRACE_S = 2.0
+#: the longest line the child writes (a report lists every file of every day it archived)
+LINE_LIMIT = 64 * 2**20
 
 
 def maintenance_settings(
@@ -60,7 +65,6 @@ def maintenance_settings(
         retention_days=config.database.retention_days,
         duckdb_threads=threads,
         duckdb_memory=memory,
-        stop=threading.Event(),
     )
 
 
@@ -92,28 +96,24 @@ class StorageJob:
 
     async def run(self) -> None:
         delay = 0.0 if self.has_work_now else seconds_until_next_run(self._clock())
-        try:
-            while True:
-                await asyncio.sleep(delay)
-                ok = await self.run_once()
-                delay = seconds_until_next_run(self._clock())
-                if not ok:
-                    delay = min(delay, RETRY_S)
-        finally:
-            if self.settings.stop is not None:
-                self.settings.stop.set()
+        while True:
+            await asyncio.sleep(delay)
+            ok = await self.run_once()
+            delay = seconds_until_next_run(self._clock())
+            if not ok:
+                delay = min(delay, RETRY_S)
 
     async def run_once(self, today: date | None = None) -> bool:
-        """One maintenance run in a daemon thread; True when it did all it had to."""
-        from db.maintenance import run_maintenance_blocking
-
+        """One maintenance run in a child process; True when it did all it had to."""
         today = today or datetime.fromtimestamp(self._clock(), UTC).date()
         try:
-            report = await in_daemon_thread(
-                run_maintenance_blocking, self._dsn, self.settings, today
-            )
+            report = await run_in_child(self._dsn, self.settings, today)
         except Exception as exc:  # a bug must not end the nightly job for good
-            log.exception("storage_job_failed", error=repr(exc))
+            log.error(
+                "storage_job_failed",
+                error=str(exc),
+                summary=f"[STORAGE] maintenance run failed: {exc}; tried again later",
+            )
             return False
         self.reports.append(report)
         _log_report(report)
@@ -141,26 +141,62 @@ def _log_report(report: MaintenanceReport) -> None:
         log.error("storage_maintenance", **fields, summary=f"{summary}; {problems}")
 
 
-async def in_daemon_thread(fn: Callable[..., T], *args: object) -> T:
-    """``fn(*args)`` in a daemon thread; the process may exit while it still runs."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
+async def run_in_child(dsn: str, settings: MaintenanceSettings, today: date) -> MaintenanceReport:
+    """:func:`db.maintenance.run_maintenance` in ``python -m db.maintenance_process``; its
+    log events are logged here. Raises RuntimeError when it ends without a report."""
+    from db.maintenance_process import decode_line, request_for
 
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "db.maintenance_process",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        env=_child_env(), limit=LINE_LIMIT,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    report = None
+    try:
+        proc.stdin.write(request_for(dsn, settings, today))
+        await proc.stdin.drain()
+        proc.stdin.close()
+        async for raw in proc.stdout:
+            line = decode_line(raw)
+            if line.log is not None:
+                _relog(line.log)
+            elif line.report is not None:
+                report = line.report
+        code = await proc.wait()
+    finally:
+        await _ended(proc)
+    if report is None:
+        raise RuntimeError(f"the maintenance process ended (exit code {code}) without a report")
+    return report
 
-    def work() -> None:
-        try:
-            result, error = fn(*args), None
-        except BaseException as exc:  # handed to the awaiting task
-            result, error = None, exc
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            loop.call_soon_threadsafe(settle, result, error)
 
-    threading.Thread(target=work, name="storage-maintenance", daemon=True).start()
-    return await future
+def _child_env() -> dict[str, str]:
+    """This process's environment, with the directory our packages come from on the path
+    (run.py from a plain checkout puts src/ on sys.path, not on PYTHONPATH)."""
+    import db
+
+    src = str(Path(db.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _relog(event: dict[str, Any]) -> None:
+    level = str(event.pop("level", "info"))
+    name = str(event.pop("event", "storage"))
+    getattr(log, level if level in ("debug", "info", "warning", "error") else "info")(name, **event)
+
+
+async def _ended(proc: asyncio.subprocess.Process) -> None:
+    """Make sure the child is gone (the job was cancelled: shutdown)."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), TERMINATE_GRACE_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()

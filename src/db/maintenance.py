@@ -3,8 +3,8 @@
 :func:`run_maintenance` is the plain interface the collector's nightly job and
 ``run.py --archive`` use. It takes a DSN and :class:`MaintenanceSettings` (no driver type
 crosses over) and returns a :class:`MaintenanceReport`. It works over a connection of its own
-and may block on DuckDB, so the collector runs :func:`run_maintenance_blocking` in a worker
-thread (with an event loop of its own), off the snapshot loop.
+and blocks on DuckDB, so the collector runs it in a child process
+(:mod:`db.maintenance_process`), off the snapshot loop and its GIL.
 
 Order: partitions for today and the next two days first (quick, and never behind a long
 export); then, holding the archive directory's lock and a PostgreSQL advisory lock (one run
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -53,11 +53,6 @@ class MaintenanceSettings:
     #: DuckDB memory before it spills to disk (None: DuckDB's default, 80 % of RAM)
     duckdb_memory: str | None = None
     hooks: ArchiveHooks | None = None
-    #: set by the collector's shutdown: the run stops after the day in hand
-    stop: threading.Event | None = None
-
-    def stopping(self) -> bool:
-        return self.stop is not None and self.stop.is_set()
 
 
 @dataclass
@@ -67,6 +62,8 @@ class MaintenanceReport:
     dropped: list[DropOutcome] = field(default_factory=list)
     #: what went wrong (the database unreachable, another run busy, a day not verified)
     errors: list[str] = field(default_factory=list)
+    #: the process that did the work
+    pid: int = field(default_factory=os.getpid)
 
     @property
     def ok(self) -> bool:
@@ -101,7 +98,7 @@ async def run_maintenance(
 def run_maintenance_blocking(
     dsn: str, settings: MaintenanceSettings, today: date
 ) -> MaintenanceReport:
-    """:func:`run_maintenance` on an event loop of its own (for a worker thread)."""
+    """:func:`run_maintenance` on an event loop of its own (db.maintenance_process)."""
     return asyncio.run(run_maintenance(dsn, settings, today))
 
 
@@ -156,8 +153,6 @@ async def _archive(
         if columns is None:
             continue
         for day, rows in (await archiver.day_counts(spec, before)).items():
-            if settings.stopping():
-                return
             outcome = await archiver.archive_day(spec, columns, day, rows)
             if outcome.status != "unchanged":
                 report.archived.append(outcome)
@@ -184,8 +179,6 @@ async def _retain(
     before = today - timedelta(days=keep)
     columns = await archiver.columns(SNAPSHOTS) if archiver is not None else None
     for day, rows in (await day_counts(conn, SNAPSHOTS, before)).items():
-        if settings.stopping():
-            return
         verified: int | None = None
         if archiver is not None and columns is not None:
             outcome = await archiver.archive_day(SNAPSHOTS, columns, day, rows, verify=True)
