@@ -1,5 +1,5 @@
 """Command line: ``python run.py [--config PATH] [--status | --archive | --query SQL |
---dry-run] [--simulate] ...``."""
+--test-alerts | --dry-run] [--simulate] ...``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description=(
-            "Collect best bid/ask quotes from MEXC and Gate.io over WebSocket, snapshot them "
+            f"Collect best bid/ask quotes from {_venue_list()} over WebSocket, snapshot them "
             "every second into PostgreSQL and log cross-exchange arbitrage analytics."
         ),
     )
@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the result (see --format) and exit",
     )
     mode.add_argument(
+        "--test-alerts",
+        action="store_true",
+        help="send one test message to every alerts.targets entry and report which worked "
+        "(targets shown as scheme and host only); exit 0 when all did, 1 otherwise",
+    )
+    mode.add_argument(
         "--dry-run",
         action="store_true",
         help="run feeds, snapshots and analytics without any database connection or write "
@@ -114,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _venue_list() -> str:
+    """The registered venues as a reader names them: ``MEXC, Gate.io and Binance``."""
+    from data_collector.venues import VENUES
+
+    names = [venue.display_name for venue in VENUES.values()]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 #: commands that print a report; the report alone goes to stdout, their log lines to stderr
 ReportRunner = Callable[[Config, argparse.Namespace], Awaitable[int]]
 
@@ -136,11 +150,18 @@ async def _query_report(config: Config, args: argparse.Namespace) -> int:
     return await query(config, args.query, args.format)
 
 
+async def _test_alerts_report(config: Config, _args: argparse.Namespace) -> int:
+    from data_collector.alerts.check import send_test_alerts
+
+    return await send_test_alerts(config.alerts)
+
+
 #: argparse dest of the flag -> the report it prints (a new report command adds a line here)
 REPORTS: dict[str, ReportRunner] = {
     "status": _status_report,
     "archive": _archive_report,
     "query": _query_report,
+    "test_alerts": _test_alerts_report,
 }
 
 

@@ -21,17 +21,21 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from data_collector.alerts.service import Alerts
 from data_collector.analytics.hub import Analytics
 from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
+from data_collector.dashboard.routes import DashboardRoutes
 from data_collector.demo import start_simulator
+from data_collector.feed_watch import FeedWatch, log_subscriptions
 from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
 from data_collector.manager import FeedManager
 from data_collector.monitoring.connections import ConnectionStatusLog
 from data_collector.monitoring.health import HealthRules
 from data_collector.monitoring.server import MonitoringServer
 from data_collector.monitoring.sources import MonitoringSources
+from data_collector.outlets import attach_alerts, build_dashboard, fees_of
 from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.startup import (
@@ -65,6 +69,7 @@ class Collector:
 
     cache: QuoteCache
     manager: FeedManager
+    feed_watch: FeedWatch
     scheduler: SnapshotScheduler
     analytics: Analytics
     #: what monitoring (and the connection status line) reads of this collector
@@ -73,6 +78,10 @@ class Collector:
     monitoring: MonitoringServer | None = None
     #: partitions, archive and retention after each midnight UTC (None in a dry run)
     storage: StorageJob | None = None
+    #: None: no alert targets configured
+    alerts: Alerts | None = None
+    #: None: monitoring (which serves the dashboard) is disabled or could not listen
+    dashboard: DashboardRoutes | None = None
 
     def __init__(self, config: Config, *, dry_run: bool = False, simulate: bool = False) -> None:
         self.config = config
@@ -100,12 +109,15 @@ class Collector:
             log.info("startup_interrupted", summary="Stopped during start-up")
             return False
         await self._start_monitoring()
+        if self.alerts is not None:
+            self.alerts.start()
         await self.manager.start()
         self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
         self._tasks.start(self._analytics_loop(), "analytics")
         if self.storage is not None:
             self._tasks.start(self.storage.run(), "storage-maintenance", essential=False)
         self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
+        self._tasks.start(self.feed_watch.run(), "feed-watch")
         self.started.set()
         return True
 
@@ -121,11 +133,14 @@ class Collector:
             steps = "stopping feeds, flushing writer" if self.writer else "stopping feeds"
             log.info("shutdown_started", summary=f"Shutting down: {steps}")
             await self._tasks.cancel_all()  # first: nothing may reach the writer after this
+            if self.dashboard is not None:
+                self.dashboard.close()  # open streams must not hold the server's shutdown
             # Feeds, monitoring and the writer wind down together, inside the 10 s budget.
             await asyncio.gather(
                 self.manager.stop(),
                 *([self.monitoring.stop()] if self.monitoring else []),
                 *([self.writer.close(WRITER_CLOSE_TIMEOUT)] if self.writer else []),
+                *([self.alerts.stop()] if self.alerts else []),
                 return_exceptions=True,
             )
         await run_cleanups(self._cleanups)
@@ -152,8 +167,9 @@ class Collector:
         self.cache = cache = QuoteCache(dc.exchanges, pairs)
         venues = {name: (get_venue(name), urls[name]) for name in dc.exchanges}
         self.manager = FeedManager(cache, venues, pairs, dc.connection)
+        self.feed_watch = FeedWatch(self.manager, dc.connection.pair_silence_timeout)
         self.analytics = Analytics(
-            fees={name: config.exchanges[name].taker_fee or 0.0 for name in dc.exchanges},
+            fees=fees_of(config),
             arbitrage_threshold=dc.analytics.arbitrage_threshold,
             volume_threshold=dc.analytics.volume_threshold,
             spread_alert_threshold=dc.analytics.spread_alert_threshold,
@@ -174,12 +190,19 @@ class Collector:
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
             open_opportunities=lambda: self.analytics.open_opportunities,
+            silent_pairs=self.feed_watch.silent_pairs,
             crashed_tasks=lambda: {f.task: f.error for f in self.failures},
+            alerts=lambda: self.alerts.counters() if self.alerts is not None else None,
         )
+        self.alerts = attach_alerts(config, self.analytics, self.manager, self.scheduler)
+        self.feed_watch.alerts = self.alerts  # pair_silent alerts
         if config.monitoring.enabled:
             rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
             m = config.monitoring
-            self.monitoring = MonitoringServer(self.sources, rules, m.host, m.port)
+            self.dashboard = DashboardRoutes(build_dashboard(config, self.analytics, self.sources))
+            self.monitoring = MonitoringServer(
+                self.sources, rules, m.host, m.port, extra_routes=self.dashboard.routes()
+            )
 
     async def _start_monitoring(self) -> None:
         """Serve /metrics and /health; a busy port costs the endpoint, never the collection."""
@@ -198,8 +221,13 @@ class Collector:
                 f"{monitoring.port} ({exc.strerror or exc}); set monitoring.port to a free port",
             )
             self.monitoring = None
+            self.dashboard = None
             return
         self.scheduler.add_observer(monitoring.after_tick)
+        if self.dashboard is not None:
+            self.scheduler.add_observer(self.dashboard.feed.after_tick)
+            url = f"{monitoring.url}/"
+            log.info("dashboard_started", url=url, summary=f"Live dashboard on {url}")
 
     async def _analytics_loop(self) -> None:
         dc = self.config.data_collector
@@ -215,7 +243,8 @@ class Collector:
                 log.exception("analytics_failed")
 
     async def _report_subscriptions(self) -> None:
-        """Log the start-up line once every requested channel is acknowledged (or rejected)."""
+        """Log the start-up line once every requested channel is acknowledged (or rejected),
+        or after SUBSCRIBE_REPORT_TIMEOUT with what is missing."""
         manager = self.manager
         expected = len(self.cache.venues) * len(self.cache.pairs)
         deadline = time.monotonic() + SUBSCRIBE_REPORT_TIMEOUT
@@ -227,14 +256,7 @@ class Collector:
             if manager.subscribed_channels() + rejected() >= expected:
                 break
             await asyncio.sleep(0.05)
-        channels = manager.subscribed_channels()
-        log.info(
-            "subscriptions_ready",
-            channels=channels,
-            expected=expected,
-            rejected=rejected(),
-            summary=f"Subscribed to {plural(channels, 'book ticker channel')}",
-        )
+        log_subscriptions(manager, log)
 
 
 async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:

@@ -13,8 +13,10 @@ import msgspec
 
 from data_collector.connection import ConnectionSettings
 from data_collector.pairs import Pair, parse_pair
+from data_collector.venues import VENUES
 
-SUPPORTED_EXCHANGES = ("mexc", "gateio")
+#: every registered venue, in registry order: the venue modules are the only list of them
+SUPPORTED_EXCHANGES = tuple(VENUES)
 DEFAULT_SYMBOLS = (
     "BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT",
     "ADA/USDT", "TRX/USDT", "LINK/USDT", "AVAX/USDT", "DOT/USDT",
@@ -24,6 +26,14 @@ DEFAULT_SYMBOLS = (
 
 #: keys whose values are never echoed in an error message
 SECRET_KEYS = frozenset({"password", "dsn", "api_key", "api_secret"})
+#: dotted keys whose values are secrets wherever they sit (lists of URLs with tokens)
+SECRET_PREFIXES = ("alerts.targets",)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether the value at a dotted key (``database.password``, ``alerts.targets[0]``) is a
+    secret that no message may echo."""
+    return key.rsplit(".", 1)[-1] in SECRET_KEYS or key.startswith(SECRET_PREFIXES)
 
 
 class ConfigError(Exception):
@@ -106,16 +116,30 @@ def expand_data_dir(value: str, data_dir: str) -> str:
     return value
 
 
-#: taker fees of the default (lowest) tier, as fractions
-DEFAULT_TAKER_FEES = {"mexc": 0.0005, "gateio": 0.002}
+#: the alert events, in the order they are listed by default
+ALERT_EVENTS = ("arbitrage_alert", "arbitrage_closed", "venue_down", "venue_up", "pair_silent")
+
+
+class AlertsConfig(_Strict):
+    #: apprise URLs (tgram://, slack://, discord://, mailto://, json://, ...); they carry
+    #: secrets, so they are never logged or printed beyond their scheme and host
+    targets: list[str] = msgspec.field(default_factory=list)
+    events: list[str] = msgspec.field(default_factory=lambda: list(ALERT_EVENTS))
+    #: percent (1.5 = 1.5 %): arbitrage alerts below this net gain are not sent
+    min_net_pct: float = 0.0
+    #: the same pair and venue pair (or venue, or venue and pair) alerts again only after this
+    cooldown_s: float = 60.0
+
+
+#: taker fees of the default (lowest) tier, as fractions, as each venue module declares them
+DEFAULT_TAKER_FEES = {name: venue.default_taker_fee for name, venue in VENUES.items()}
 
 
 def default_exchanges() -> dict[str, ExchangeConfig]:
-    from data_collector.venues import VENUES
-
+    """Every registered venue with its public endpoint and default taker fee."""
     return {
-        name: ExchangeConfig(websocket_url=VENUES[name].default_url, taker_fee=fee)
-        for name, fee in DEFAULT_TAKER_FEES.items()
+        name: ExchangeConfig(websocket_url=venue.default_url, taker_fee=venue.default_taker_fee)
+        for name, venue in VENUES.items()
     }
 
 
@@ -125,6 +149,7 @@ class Config(_Strict):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     archive: ArchiveConfig = msgspec.field(default_factory=ArchiveConfig)
     monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
 
     @property
     def pairs(self) -> list[Pair]:
@@ -165,6 +190,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "database": DatabaseConfig,
     "archive": ArchiveConfig,
     "monitoring": MonitoringConfig,
+    "alerts": AlertsConfig,
 }
 
 #: dotted keys holding file-system paths (resolved against the config file's directory), in

@@ -79,6 +79,18 @@ def venue_families(status: CollectorStatus) -> Iterator[Any]:
         "collector_reconnects", "Reconnections after a lost connection", status, "reconnects"
     )
     yield _per_venue_counter(
+        "collector_connection_attempts",
+        "Connection attempts: first connects, reconnects and rotations, failed ones included",
+        status,
+        "connection_attempts",
+    )
+    yield _per_venue_counter(
+        "collector_connection_failures",
+        "Connection attempts that failed (refused, unreachable, handshake timed out)",
+        status,
+        "connection_failures",
+    )
+    yield _per_venue_counter(
         "collector_updates", "Quote updates accepted into the cache", status, "updates"
     )
     dropped = CounterMetricFamily(
@@ -90,6 +102,7 @@ def venue_families(status: CollectorStatus) -> Iterator[Any]:
         dropped.add_metric([venue, "crossed"], s.dropped_crossed)
         dropped.add_metric([venue, "invalid"], s.dropped_invalid)
         dropped.add_metric([venue, "unknown_symbol"], s.dropped_unknown)
+        dropped.add_metric([venue, "repeat"], s.repeats)
     yield dropped
     up = GaugeMetricFamily(
         "collector_connections_up", "Open venue connections", labels=["exchange"]
@@ -97,6 +110,15 @@ def venue_families(status: CollectorStatus) -> Iterator[Any]:
     for venue, v in status.venues.items():
         up.add_metric([venue], v.connections_up)
     yield up
+    silent = GaugeMetricFamily(
+        "collector_pairs_silent",
+        "Subscribed pairs without a quote for pair_silence_timeout while their connection "
+        "delivers other pairs",
+        labels=["exchange"],
+    )
+    for venue, v in status.venues.items():
+        silent.add_metric([venue], len(v.silent_pairs))
+    yield silent
 
 
 def pipeline_families(status: CollectorStatus) -> Iterator[Any]:
@@ -127,6 +149,31 @@ def pipeline_families(status: CollectorStatus) -> Iterator[Any]:
     )
 
 
+def alert_families(status: CollectorStatus) -> Iterator[Any]:
+    """Alerts sent and given up on per target (named by scheme), dropped from full queues."""
+    alerts = status.alerts
+    yield CounterMetricFamily(
+        "collector_alerts_dropped",
+        "Alerts dropped, oldest first, because a target's queue was full",
+        value=alerts.dropped if alerts else 0,
+    )
+    sent = CounterMetricFamily(
+        "collector_alerts_sent", "Alerts delivered, by target scheme", labels=["target"]
+    )
+    failed = CounterMetricFamily(
+        "collector_alerts_failed",
+        "Alerts not delivered after every attempt, by target scheme",
+        labels=["target"],
+    )
+    if alerts is not None:
+        for label, count in alerts.sent.items():
+            sent.add_metric([label], count)
+        for label, count in alerts.failed.items():
+            failed.add_metric([label], count)
+    yield sent
+    yield failed
+
+
 def _per_venue_counter(name: str, doc: str, status: CollectorStatus, attr: str) -> Any:
     family = CounterMetricFamily(name, doc, labels=["exchange"])
     for venue, v in status.venues.items():
@@ -146,6 +193,7 @@ class _LiveFamilies(PromCollector):
         yield from venue_families(status)
         yield self.ages.family()
         yield from pipeline_families(status)
+        yield from alert_families(status)
 
 
 class Metrics:

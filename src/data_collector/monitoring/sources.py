@@ -10,15 +10,18 @@ either one by hand, without PostgreSQL, venues or a simulator. A new view of the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from data_collector.cache import VenueStats
 from data_collector.scheduler import TickStats
+
+if TYPE_CHECKING:
+    from data_collector.alerts.service import AlertCounters
 
 
 class WriterCounters(Protocol):
@@ -58,6 +61,8 @@ class VenueStatus:
     connections_expected: int
     #: the venue's counters (a copy taken when the status was read)
     stats: VenueStats
+    #: venue symbols subscribed but silent while their connection delivers others
+    silent_pairs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,8 @@ class CollectorStatus:
     open_opportunities: int
     #: essential background task -> what ended it (the collector is stopping)
     crashed_tasks: dict[str, str] = field(default_factory=dict)
+    #: None: no alert targets configured
+    alerts: AlertCounters | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,10 @@ class MonitoringSources:
     #: the writer's statistics; None in a dry run
     database: Callable[[], WriterCounters | None]
     open_opportunities: Callable[[], int]
+    #: venue -> symbols of its silent pairs
+    silent_pairs: Callable[[], Mapping[str, Sequence[str]]] = dict
+    #: the alerts' counters; None when no target is configured
+    alerts: Callable[[], AlertCounters | None] = lambda: None
     clock_ns: Callable[[], int] = time.time_ns
     #: essential background task -> what ended it
     crashed_tasks: Callable[[], Mapping[str, str]] = dict
@@ -101,12 +112,13 @@ class MonitoringSources:
 
     def read(self) -> CollectorStatus:
         connections = self.connections()
+        silent = self.silent_pairs()
         venues = {}
         for venue in dict.fromkeys([*self.venue_stats, *connections]):
             up, expected = connections.get(venue, (0, 0))
             stats = self.venue_stats.get(venue)
             copy = msgspec.structs.replace(stats) if stats is not None else VenueStats()
-            venues[venue] = VenueStatus(up, expected, copy)
+            venues[venue] = VenueStatus(up, expected, copy, tuple(silent.get(venue, ())))
         ticks = self.ticks
         database = self.database()
         return CollectorStatus(
@@ -119,4 +131,5 @@ class MonitoringSources:
             database=None if database is None else DatabaseStatus.of(database),
             open_opportunities=self.open_opportunities(),
             crashed_tasks=dict(self.crashed_tasks()),
+            alerts=self.alerts(),
         )
