@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +71,7 @@ data_collector:
 exchanges:
   mexc: {{websocket_url: "{sim.urls["mexc"]}", taker_fee: {MEXC_FEE}}}
   gateio: {{websocket_url: "{sim.urls["gateio"]}", taker_fee: {GATE_FEE}}}
-database: {{dsn: "{dsn}"}}
+database: {{dsn: "{dsn}", buffer_max_rows: {extra.get("buffer_max_rows", 0)}}}
 monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
 """
     path = tmp_path / "config.yaml"
@@ -89,6 +91,17 @@ async def running(config: Config, *, dry_run: bool = False) -> AsyncIterator[Col
         collector.stop()
         async with asyncio.timeout(15):
             await collector.close()
+
+
+class TickLog:
+    """A sink beside the writer: what each tick captured, as the scheduler saw it."""
+
+    def __init__(self) -> None:
+        self.rows: dict[datetime, Counter[str]] = {}
+
+    def __call__(self, rows: list[tuple]) -> None:
+        for row in rows:
+            self.rows.setdefault(row[7], Counter())[row[0]] += 1
 
 
 async def wait_for_ticks(collector: Collector, n: int, timeout: float = 15) -> None:

@@ -26,6 +26,7 @@ from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.demo import start_simulator
+from data_collector.embedded_watch import ServerWatchStatus
 from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
 from data_collector.manager import FeedManager
 from data_collector.monitoring.connections import ConnectionStatusLog
@@ -36,6 +37,7 @@ from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.startup import (
     WRITER_CLOSE_TIMEOUT,
+    Database,
     StartupError,
     start_database,
     writer_progress,
@@ -64,6 +66,8 @@ class Collector:
     #: what monitoring (and the connection status line) reads of this collector
     sources: MonitoringSources
     writer: SnapshotWriter | None = None
+    #: the writer and the embedded server's watch; None in a dry run
+    database: Database | None = None
     monitoring: MonitoringServer | None = None
 
     def __init__(self, config: Config, *, dry_run: bool = False, simulate: bool = False) -> None:
@@ -92,6 +96,8 @@ class Collector:
             log.info("startup_interrupted", summary="Stopped during start-up")
             return False
         await self._start_monitoring()
+        for task in self.database.tasks if self.database is not None else ():
+            self._tasks.adopt(task)  # the writer's loops, the server's watch: ended by close()
         await self.manager.start()
         self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
         self._tasks.start(self._analytics_loop(), "analytics")
@@ -129,7 +135,8 @@ class Collector:
         if self.simulate:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
-            self.writer = await start_database(config, pairs, self._cleanups)
+            self.database = await start_database(config, pairs, self._cleanups)
+            self.writer = self.database.writer
         self._assemble(pairs, urls)
         self._built = True
 
@@ -159,6 +166,7 @@ class Collector:
             connections=self.manager.connections,
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
+            database_server=self._server_status,
             open_opportunities=lambda: self.analytics.open_opportunities,
             crashed_tasks=lambda: {f.task: f.error for f in self.failures},
         )
@@ -166,6 +174,10 @@ class Collector:
             rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
             m = config.monitoring
             self.monitoring = MonitoringServer(self.sources, rules, m.host, m.port)
+
+    def _server_status(self) -> ServerWatchStatus | None:
+        watch = self.database.watch if self.database is not None else None
+        return watch.status() if watch is not None else None
 
     async def _start_monitoring(self) -> None:
         """Serve /metrics and /health; a busy port costs the endpoint, never the collection."""

@@ -14,6 +14,7 @@ from data_collector.monitoring.sources import (
     CollectorStatus,
     DatabaseStatus,
     MonitoringSources,
+    ServerCounters,
     VenueStatus,
     WriterCounters,
 )
@@ -65,6 +66,7 @@ def sources(
     open_opportunities: int = 0,
     clock: Clock | None = None,
     crashed_tasks: Mapping[str, str] | None = None,
+    database_server: ServerCounters | None = None,
 ) -> MonitoringSources:
     return MonitoringSources(
         venue_stats=stats,
@@ -74,6 +76,7 @@ def sources(
         open_opportunities=lambda: open_opportunities,
         clock_ns=clock if clock is not None else Clock(),
         crashed_tasks=lambda: crashed_tasks or {},
+        database_server=lambda: database_server,
     )
 
 
