@@ -305,7 +305,8 @@ def _stopped(collector: Collector) -> int:
     if stats is not None and stats.rows_dropped:
         why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
         fields["rows_lost"] = stats.rows_dropped
-        problems.append(f"{stats.rows_dropped} rows were lost ({why})")
+        lost = plural(stats.rows_dropped, "row")
+        problems.append(f"{lost} {'was' if stats.rows_dropped == 1 else 'were'} lost ({why})")
     if not problems:
         log.info("collector_stopped", **fields, summary="Collector stopped cleanly")
         return 0
