@@ -5,6 +5,7 @@ is killed with SIGKILL mid-run."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections import Counter
 from pathlib import Path
@@ -24,6 +25,11 @@ from tests.helpers import (
     wait_until,
 )
 from tests.monitoring.helpers import get
+
+#: "..., restart attempt 3 in 1.2 s; attempt 2 failed: FATAL: ..."
+NEXT_ATTEMPT = re.compile(
+    r", restart attempt (?P<next>\d+) in [\d.]+ s; attempt (?P<failed>\d+) failed: FATAL: "
+)
 
 
 def postmaster_pid(data_dir: Path) -> int:
@@ -57,7 +63,8 @@ async def test_a_killed_embedded_server_is_restarted_and_every_tick_stored_once(
 
             async def two_attempts_failed() -> bool:
                 problem = (await health())[1]["database"]["server"]["problem"] or ""
-                return "restart attempt 3 " in problem
+                waiting = NEXT_ATTEMPT.search(problem)
+                return waiting is not None and int(waiting["failed"]) >= 2
 
             await wait_until(two_attempts_failed, 20, what="two failed restart attempts")
             code, down = await health()
@@ -77,7 +84,8 @@ async def test_a_killed_embedded_server_is_restarted_and_every_tick_stored_once(
     problem = down["database"]["server"]["problem"]
     assert down["degraded"][0] == problem
     assert problem.startswith("embedded PostgreSQL not running for ")
-    assert ", restart attempt 3 in " in problem and "; attempt 2 failed: FATAL: " in problem
+    waiting = NEXT_ATTEMPT.search(problem)
+    assert waiting is not None and int(waiting["next"]) == int(waiting["failed"]) + 1
     assert "has invalid permissions" in problem
     assert down["database"]["server"]["state"] == "down"
     assert back["database"]["server"] == {"state": "running", "restarts": 1, "problem": None}
