@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import ingest, latency, scale, writer_bench
+from bench import dashboard, ingest, latency, scale, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
@@ -37,6 +37,8 @@ class Plan:
     latency: latency.LatencySettings
     writer: writer_bench.WriterSettings
     scale: scale.ScaleSettings
+    #: no pair counts: the case is left out (quick mode; run python -m bench.dashboard)
+    dashboard: dashboard.DashboardSettings
     results: list[CaseResult] = field(default_factory=list)
 
 
@@ -50,6 +52,7 @@ def make_plan(quick: bool) -> Plan:
             latency=latency.LatencySettings(warmup_s=0.5, window_s=1.0, windows=3),
             writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
             scale=scale.ScaleSettings(pairs=300, duration_s=6.0, warmup_s=0.5, runs=1, quick=True),
+            dashboard=dashboard.DashboardSettings(pairs=()),
         )
     return Plan(
         quick=False,
@@ -57,6 +60,7 @@ def make_plan(quick: bool) -> Plan:
         latency=latency.LatencySettings(),
         writer=writer_bench.WriterSettings(),
         scale=scale.ScaleSettings(),
+        dashboard=dashboard.DashboardSettings(),
     )
 
 
@@ -90,6 +94,8 @@ async def run(plan: Plan, tmp: str) -> dict[str, float]:
     plot_note = scale.plot(scale.median_run(analyses), plan.scale, png, tmp)
     r4, r5 = scale.tables(analyses, plan.scale, plot_note)
     plan.results += [r4, r5]
+    if plan.dashboard.pairs:
+        plan.results.append(await dashboard.run_case(plan.dashboard, tmp, log))
     for r in plan.results:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures
@@ -174,8 +180,8 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
     for r in plan.results:
         out += [f"## {r.title}", "", markdown_table(r.headers, r.rows), ""]
         out += [f"- {note}" for note in r.notes] + [""]
-    if not plan.quick:
-        out += ["![collector CPU and tick lateness](scale.png)", ""]
+        if not plan.quick and r.title.startswith("5. "):
+            out += ["![collector CPU and tick lateness](scale.png)", ""]
     return "\n".join(out)
 
 
