@@ -1,15 +1,19 @@
 """Counts read in the singular for exactly one, wherever a line words a count: the helper, a
-whole (dry) run with one pair, and the writer's outage lines with one row."""
+whole (dry) run with one pair, the writer's outage lines with one row, alert messages."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from structlog.testing import capture_logs
 
+from data_collector.alerts.events import VenueDown
+from data_collector.alerts.messages import digest, word
 from data_collector.simulator import Simulator, pairs_for
 from data_collector.wording import noun_for, plural
 from db.writer_health import WriterHealth
+from tests.alerts.helpers import closed
 from tests.helpers import events, make_config, running, wait_until
 
 
@@ -58,3 +62,11 @@ def test_the_writer_outage_lines_say_one_row_and_one_spill_file() -> None:
         "writer closed: 1 row written, 1 spill file waiting in /data/spill for the next run, "
         "1 row dropped (1 rejected by PostgreSQL)"
     )
+
+
+def test_alerts_word_one_tick_one_connection_and_one_alert() -> None:
+    one_tick = dataclasses.replace(closed(), ticks=1)  # open for a single snapshot
+    assert "(1 tick), peak" in word(one_tick).body
+    assert "0/1 connection up" in word(VenueDown("okx", "closed", 0, 1)).body
+    single = digest([word(VenueDown("okx", "closed", 0, 1))])
+    assert (single.title, single.line) == ("1 alert (venue_down)", "1 alert")
