@@ -28,6 +28,7 @@ from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.dashboard.routes import DashboardRoutes
 from data_collector.demo import start_simulator
+from data_collector.embedded_watch import ServerWatchStatus
 from data_collector.feed_watch import FeedWatch, log_subscriptions
 from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
 from data_collector.manager import FeedManager
@@ -40,6 +41,7 @@ from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.startup import (
     WRITER_CLOSE_TIMEOUT,
+    Database,
     StartupError,
     start_database,
     writer_progress,
@@ -75,6 +77,8 @@ class Collector:
     #: what monitoring (and the connection status line) reads of this collector
     sources: MonitoringSources
     writer: SnapshotWriter | None = None
+    #: the writer and the embedded server's watch; None in a dry run
+    database: Database | None = None
     monitoring: MonitoringServer | None = None
     #: partitions, archive and retention after each midnight UTC (None in a dry run)
     storage: StorageJob | None = None
@@ -109,6 +113,8 @@ class Collector:
             log.info("startup_interrupted", summary="Stopped during start-up")
             return False
         await self._start_monitoring()
+        for task in self.database.tasks if self.database is not None else ():
+            self._tasks.adopt(task)  # the writer's loops, the server's watch: ended by close()
         if self.alerts is not None:
             self.alerts.start()
         await self.manager.start()
@@ -154,11 +160,12 @@ class Collector:
         if self.simulate:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
-            self.writer, dsn = await start_database(config, pairs, self._cleanups)
+            self.database = await start_database(config, pairs, self._cleanups)
+            self.writer = self.database.writer
             settings = maintenance_settings(
                 config, threads=JOB_DUCKDB_THREADS, memory=JOB_DUCKDB_MEMORY
             )
-            self.storage = StorageJob(dsn, settings)
+            self.storage = StorageJob(self.database.dsn, settings)
         self._assemble(pairs, urls)
         self._built = True
 
@@ -189,6 +196,7 @@ class Collector:
             connections=self.manager.connections,
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
+            database_server=self._server_status,
             open_opportunities=lambda: self.analytics.open_opportunities,
             silent_pairs=self.feed_watch.silent_pairs,
             crashed_tasks=lambda: {f.task: f.error for f in self.failures},
@@ -203,6 +211,10 @@ class Collector:
             self.monitoring = MonitoringServer(
                 self.sources, rules, m.host, m.port, extra_routes=self.dashboard.routes()
             )
+
+    def _server_status(self) -> ServerWatchStatus | None:
+        watch = self.database.watch if self.database is not None else None
+        return watch.status() if watch is not None else None
 
     async def _start_monitoring(self) -> None:
         """Serve /metrics and /health; a busy port costs the endpoint, never the collection."""
@@ -329,7 +341,8 @@ def _stopped(collector: Collector) -> int:
     if stats is not None and stats.rows_dropped:
         why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
         fields["rows_lost"] = stats.rows_dropped
-        problems.append(f"{stats.rows_dropped} rows were lost ({why})")
+        lost = plural(stats.rows_dropped, "row")
+        problems.append(f"{lost} {'was' if stats.rows_dropped == 1 else 'were'} lost ({why})")
     if not problems:
         log.info("collector_stopped", **fields, summary="Collector stopped cleanly")
         return 0
