@@ -17,7 +17,7 @@ from tests.pg import PgDatabase
 from tests.storage_helpers import three_homes
 
 MIDNIGHT = datetime(2026, 11, 23, tzinfo=UTC).timestamp()
-BIG_DAY_ROWS = 60_000
+BIG_DAY_ROWS = 30_000
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")  # str() would write 1.230E-9
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, list | tuple):
