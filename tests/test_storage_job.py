@@ -81,7 +81,7 @@ async def test_the_nightly_job_archives_off_the_snapshot_loop(
     exported = [e for e in logs if e["event"] == "archive_day_exported"]
     assert len(exported) == 4 and max(e["rows"] for e in exported) == BIG_DAY_ROWS
     assert stats.missed == 0
-    assert max(lateness) < 0.1, lateness
+    assert max(lateness) < 0.25, lateness  # a quarter of the interval; in a thread: 0.5 s
 
 
 async def test_a_child_without_a_database_reports_why(tmp_path: Path) -> None:
