@@ -185,6 +185,15 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
     return "\n".join(out)
 
 
+def storage_section() -> str:
+    """The storage benchmark's section (python -m bench.storage_bench), kept as it was."""
+    from bench.storage_bench import BEGIN, END
+
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    start, end = old.find(BEGIN), old.find(END)
+    return "\n" + old[start : end + len(END)] + "\n" if 0 <= start < end else ""
+
+
 def summary_line(f: dict[str, float]) -> str:
     ratios = [f.get("1.ratio_gateio", math.nan), f.get("1.ratio_mexc", math.nan)]
     rates = [f.get("1.ours_gateio", math.nan), f.get("1.ours_mexc", math.nan)]
@@ -220,7 +229,7 @@ def main() -> int:
     if plan.quick:
         print(text)
     else:
-        RESULTS.write_text(text)
+        RESULTS.write_text(text + storage_section())
         log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)} and {SCALE_PNG.name}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     print(summary_line(figures), flush=True)
