@@ -4,7 +4,7 @@ Full mode writes ``bench/RESULTS.md`` and ``bench/scale.png`` (about 5-6 minutes
 ``--quick`` runs smaller versions of the same cases in under a minute, prints the tables and
 ends with one summary line; it does not overwrite RESULTS.md or scale.png.
 
-``python -m bench report`` runs case 7 alone (``--report`` over 10 million rows, a few
+``python -m bench report`` runs case 8 alone (``--report`` over 10 million rows, a few
 minutes, most of them filling the table) and rewrites its section of RESULTS.md, which the
 full run keeps as it is.
 """
@@ -186,36 +186,47 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
         out += [f"- {note}" for note in r.notes] + [""]
         if not plan.quick and r.title.startswith("5. "):
             out += ["![collector CPU and tick lateness](scale.png)", ""]
-    if not plan.quick:
-        previous = RESULTS.read_text() if RESULTS.exists() else ""
-        out += [section_of(previous, REPORT_HEADING) or REPORT_PLACEHOLDER]
     return "\n".join(out)
 
 
-#: the section ``python -m bench report`` owns in RESULTS.md: from its heading to the next
-REPORT_HEADING = "## 7. "
-REPORT_PLACEHOLDER = (
-    f"{REPORT_HEADING}--report over a big table\n\n"
-    "Not measured yet: run `python -m bench report`.\n"
-)
+def storage_section() -> str:
+    """The storage benchmark's section (python -m bench.storage_bench), kept as it was."""
+    from bench.storage_bench import BEGIN, END
+
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    start, end = old.find(BEGIN), old.find(END)
+    return "\n" + old[start : end + len(END)] + "\n" if 0 <= start < end else ""
 
 
-def section_of(text: str, heading: str) -> str:
-    """The section of RESULTS.md that starts with ``heading``, up to the next one, or ''."""
-    start = text.find(heading)
-    if start < 0:
-        return ""
-    end = text.find("\n## ", start + 1)
-    return text[start : end + 1] if end >= 0 else text[start:].rstrip("\n") + "\n"
+#: the section ``python -m bench report`` owns in RESULTS.md
+REPORT_BEGIN, REPORT_END = "<!-- report:begin -->", "<!-- report:end -->"
+REPORT_TITLE = "## 8. --report over a big table"
 
 
-def with_section(text: str, heading: str, body: str) -> str:
-    """``text`` with its section ``heading`` replaced by ``body`` (appended when absent)."""
-    body = body.rstrip("\n") + "\n"
-    old = section_of(text, heading)
+def section_of(text: str) -> str:
+    """The report case's section of RESULTS.md (markers included), or ''."""
+    start, end = text.find(REPORT_BEGIN), text.find(REPORT_END)
+    return text[start : end + len(REPORT_END)] if 0 <= start < end else ""
+
+
+def report_section() -> str:
+    """The report case's section as it is in RESULTS.md (a placeholder before its first
+    run), for the full run to keep."""
+    old = section_of(RESULTS.read_text() if RESULTS.exists() else "")
+    placeholder = (
+        f"{REPORT_BEGIN}\n{REPORT_TITLE}\n\nNot measured yet: run `python -m bench report`.\n"
+        f"{REPORT_END}"
+    )
+    return "\n" + (old or placeholder) + "\n"
+
+
+def with_section(text: str, body: str) -> str:
+    """``text`` with the report case's section replaced by ``body`` (appended when absent)."""
+    block = f"{REPORT_BEGIN}\n{body.rstrip()}\n{REPORT_END}"
+    old = section_of(text)
     if old:
-        return text.replace(old, body if text.endswith(old) else body + "\n")
-    return text.rstrip("\n") + "\n\n" + body if text.strip() else body
+        return text.replace(old, block)
+    return text.rstrip("\n") + "\n\n" + block + "\n" if text.strip() else block + "\n"
 
 
 def render_case(r: CaseResult) -> str:
@@ -244,7 +255,7 @@ def _worst(values: list[float]) -> float:
 
 
 def run_report_case(quick: bool) -> int:
-    """``python -m bench report``: case 7 alone; its section of RESULTS.md is rewritten."""
+    """``python -m bench report``: case 8 alone; its section of RESULTS.md is rewritten."""
     settings = report_bench.ReportSettings()
     if quick:
         settings = report_bench.ReportSettings(pairs=4, hours=1, reps=1, opportunities=50)
@@ -270,8 +281,8 @@ def run_report_case(quick: bool) -> int:
         print(body)
     else:
         previous = RESULTS.read_text() if RESULTS.exists() else ""
-        RESULTS.write_text(with_section(previous, REPORT_HEADING, body))
-        log(f"wrote case 7 into {RESULTS.relative_to(BENCH_DIR.parent)}")
+        RESULTS.write_text(with_section(previous, body))
+        log(f"wrote case 8 into {RESULTS.relative_to(BENCH_DIR.parent)}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 
@@ -297,7 +308,7 @@ def main() -> int:
     if plan.quick:
         print(text)
     else:
-        RESULTS.write_text(text)
+        RESULTS.write_text(text + storage_section() + report_section())
         log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)} and {SCALE_PNG.name}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     print(summary_line(figures), flush=True)

@@ -81,14 +81,13 @@ async def test_ingest_run_of_this_project_decodes_every_frame(tmp_path: Path) ->
 
 def test_the_report_case_owns_its_section_of_results() -> None:
     text = "# Benchmark results\n\n## 6. other\n\nbody\n"
-    once = with_section(text, "## 7. ", "## 7. report\n\nfirst")
-    assert once.startswith(text.rstrip()) and "first" in section_of(once, "## 7. ")
-    twice = with_section(once, "## 7. ", "## 7. report\n\nsecond")
-    assert "first" not in twice and twice.count("## 7. ") == 1 and "## 6. other" in twice
-    # a section followed by another keeps it
-    later = with_section(twice + "\n## 8. more\n", "## 7. ", "## 7. report\n\nthird")
-    assert "third" in later and later.endswith("## 8. more\n") and "second" not in later
-    assert section_of("no such section", "## 7. ") == ""
+    once = with_section(text, "## 8. report\n\nfirst")
+    assert once.startswith(text.rstrip()) and "first" in section_of(once)
+    storage = "\n<!-- storage:begin -->\n## 7.\n<!-- storage:end -->\n"
+    twice = with_section(once + storage, "## 8. x")
+    assert "first" not in twice and twice.count("<!-- report:begin -->") == 1
+    assert "## 6. other" in twice and twice.endswith("<!-- storage:end -->\n")
+    assert section_of("no markers") == ""
 
 
 @pytest.mark.timeout(60)

@@ -30,6 +30,7 @@ from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.dashboard.routes import DashboardRoutes
 from data_collector.demo import start_simulator
+from data_collector.embedded_watch import ServerWatchStatus
 from data_collector.feed_watch import FeedWatch, log_subscriptions
 from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
 from data_collector.manager import FeedManager
@@ -42,9 +43,16 @@ from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.startup import (
     WRITER_CLOSE_TIMEOUT,
+    Database,
     StartupError,
     start_database,
     writer_progress,
+)
+from data_collector.storage_job import (
+    JOB_DUCKDB_MEMORY,
+    JOB_DUCKDB_THREADS,
+    StorageJob,
+    maintenance_settings,
 )
 from data_collector.venues import get_venue
 from data_collector.wording import plural
@@ -73,7 +81,11 @@ class Collector:
     writer: SnapshotWriter | None = None
     #: the writer of the opportunity ledger (``arbitrage_opportunities``)
     ledger_writer: TableWriter | None = None
+    #: the writers and the embedded server's watch; None in a dry run
+    database: Database | None = None
     monitoring: MonitoringServer | None = None
+    #: partitions, archive and retention after each midnight UTC (None in a dry run)
+    storage: StorageJob | None = None
     #: None: no alert targets configured
     alerts: Alerts | None = None
     #: None: monitoring (which serves the dashboard) is disabled or could not listen
@@ -105,11 +117,15 @@ class Collector:
             log.info("startup_interrupted", summary="Stopped during start-up")
             return False
         await self._start_monitoring()
+        for task in self.database.tasks if self.database is not None else ():
+            self._tasks.adopt(task)  # the writer's loops, the server's watch: ended by close()
         if self.alerts is not None:
             self.alerts.start()
         await self.manager.start()
         self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
         self._tasks.start(self._analytics_loop(), "analytics")
+        if self.storage is not None:
+            self._tasks.start(self.storage.run(), "storage-maintenance", essential=False)
         self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
         self._tasks.start(self.feed_watch.run(), "feed-watch")
         self.started.set()
@@ -154,8 +170,12 @@ class Collector:
         if self.simulate:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
-            writers = await start_database(config, pairs, self._cleanups)
-            self.writer, self.ledger_writer = writers.snapshots, writers.ledger
+            self.database = await start_database(config, pairs, self._cleanups)
+            self.writer, self.ledger_writer = self.database.writer, self.database.ledger
+            settings = maintenance_settings(
+                config, threads=JOB_DUCKDB_THREADS, memory=JOB_DUCKDB_MEMORY
+            )
+            self.storage = StorageJob(self.database.dsn, settings)
         self._assemble(pairs, urls)
         self._built = True
 
@@ -188,6 +208,7 @@ class Collector:
             connections=self.manager.connections,
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
+            database_server=self._server_status,
             open_opportunities=lambda: self.analytics.open_opportunities,
             silent_pairs=self.feed_watch.silent_pairs,
             crashed_tasks=lambda: {f.task: f.error for f in self.failures},
@@ -202,6 +223,10 @@ class Collector:
             self.monitoring = MonitoringServer(
                 self.sources, rules, m.host, m.port, extra_routes=self.dashboard.routes()
             )
+
+    def _server_status(self) -> ServerWatchStatus | None:
+        watch = self.database.watch if self.database is not None else None
+        return watch.status() if watch is not None else None
 
     async def _start_monitoring(self) -> None:
         """Serve /metrics and /health; a busy port costs the endpoint, never the collection."""
@@ -325,15 +350,17 @@ def _stopped(collector: Collector) -> int:
     if collector.failures:
         fields["crashed_tasks"] = {f.task: f.error for f in collector.failures}
     lost = (
-        (collector.writer, "rows_lost", "rows"),
-        (collector.ledger_writer, "opportunity_rows_lost", "opportunity ledger rows"),
+        (collector.writer, "rows_lost", "row"),
+        (collector.ledger_writer, "opportunity_rows_lost", "opportunity ledger row"),
     )
-    for writer, field, what in lost:
+    for writer, field, noun in lost:
         stats = writer.stats if writer is not None else None
         if stats is not None and stats.rows_dropped:
             why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
             fields[field] = stats.rows_dropped
-            problems.append(f"{stats.rows_dropped} {what} were lost ({why})")
+            lost_rows = plural(stats.rows_dropped, noun)
+            was = "was" if stats.rows_dropped == 1 else "were"
+            problems.append(f"{lost_rows} {was} lost ({why})")
     if not problems:
         log.info("collector_stopped", **fields, summary="Collector stopped cleanly")
         return 0

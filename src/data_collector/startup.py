@@ -1,6 +1,7 @@
-"""Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL,
-the snapshot and ledger writers, their spill directory, and the view of the snapshot writer's
-progress the snapshot line reads. Each acquisition registers its clean-up."""
+"""Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL
+(and the watch that restarts it), the snapshot and ledger writers, their spill directory, and
+the view of the snapshot writer's progress the snapshot line reads. Each acquisition registers
+its clean-up."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import asyncpg
 import structlog
 
 from data_collector.config import Config
+from data_collector.embedded_watch import EmbeddedWatch
 from data_collector.lifecycle import Cleanup
 from data_collector.pairs import Pair
 from data_collector.snapshot_log import ProgressSource, WriterProgress
 
 if TYPE_CHECKING:
+    from db.embedded import EmbeddedPostgres
     from db.spill_targets import SpillTarget
     from db.writer import SnapshotWriter, TableWriter
 
@@ -39,15 +42,27 @@ class StartupError(Exception):
 
 
 @dataclass(frozen=True)
-class Writers:
-    """The two durable writers of a collector: snapshots and the opportunity ledger."""
+class Database:
+    """What :func:`start_database` started."""
 
-    snapshots: SnapshotWriter
+    writer: SnapshotWriter
+    #: the opportunity ledger's writer (``arbitrage_opportunities``)
     ledger: TableWriter
+    #: restarts the embedded PostgreSQL if it dies; None for a configured database
+    watch: EmbeddedWatch | None
+    #: where it is (the nightly storage job connects there too)
+    dsn: str
+
+    @property
+    def tasks(self) -> tuple[asyncio.Task[None], ...]:
+        """The background tasks that must run as long as the collector."""
+        watch = self.watch.task if self.watch is not None else None
+        return (*self.writer.tasks, *self.ledger.tasks, *([watch] if watch is not None else []))
 
 
-async def start_database(config: Config, pairs: list[Pair], cleanups: list[Cleanup]) -> Writers:
-    """Migrate the database (when it answers) and start the snapshot and ledger writers."""
+async def start_database(config: Config, pairs: list[Pair], cleanups: list[Cleanup]) -> Database:
+    """Migrate the database (when it answers) and start the snapshot and ledger writers into
+    it; an embedded PostgreSQL is started first, and watched."""
     from db.dsn import redact_dsn
     from db.migrations import default_migrations_dir, migration_files
     from db.spill_targets import target_of_dsn, target_of_embedded
@@ -60,17 +75,25 @@ async def start_database(config: Config, pairs: list[Pair], cleanups: list[Clean
             "(pip install -e .) or set CEX_MIGRATIONS_DIR to the folder with the *.sql files"
         ) from None
     dsn = config.database_dsn()
+    embedded = None
     if dsn is not None:
         label, target = redact_dsn(dsn), target_of_dsn(dsn)
     else:
-        dsn, label = await _start_embedded(config, cleanups)
+        embedded = await _start_embedded(config, cleanups)
+        dsn, label = embedded.dsn, f"embedded PostgreSQL in {config.embedded_pgdata}"
         target = target_of_embedded(config.embedded_pgdata)
     await _migrate(dsn, label)
     writer = await _start_writer(config, pairs, dsn, target)
     cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once closed
     ledger = await _start_ledger(config, dsn, target)
     cleanups.append(lambda: ledger.close(WRITER_CLOSE_TIMEOUT))
-    return Writers(writer, ledger)
+    if embedded is None:
+        return Database(writer, ledger, None, dsn)
+    # the writers retry at once when the server is back, instead of finishing their backoff
+    watch = EmbeddedWatch(embedded, on_restarted=[writer.retry_now, ledger.retry_now])
+    watch.start()
+    cleanups.append(watch.stop)  # runs before the server's release: that is no death
+    return Database(writer, ledger, watch, dsn)
 
 
 async def _start_writer(
@@ -147,7 +170,7 @@ async def _start_ledger(config: Config, dsn: str, target: SpillTarget) -> TableW
     return ledger
 
 
-async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> tuple[str, str]:
+async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> EmbeddedPostgres:
     from db.embedded import EmbeddedPostgres
 
     pgdata = config.embedded_pgdata
@@ -159,7 +182,7 @@ async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> tuple[str,
             "database.dsn or database.host to use your own server"
         ) from exc
     cleanups.append(lambda: asyncio.to_thread(embedded.stop))
-    return embedded.dsn, f"embedded PostgreSQL in {pgdata}"
+    return embedded
 
 
 async def _migrate(dsn: str, label: str) -> None:
@@ -172,6 +195,7 @@ async def _migrate(dsn: str, label: str) -> None:
         pool = await asyncio.wait_for(create_pool(dsn), STARTUP_DB_TIMEOUT)
         try:
             applied = await apply_migrations(pool)
+            await _partitions_ahead(pool)
         finally:
             await pool.close()
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -189,6 +213,26 @@ async def _migrate(dsn: str, label: str) -> None:
         migrations_applied=applied,
         summary=f"Connected to PostgreSQL ({label})",
     )
+
+
+async def _partitions_ahead(pool: asyncpg.Pool) -> None:
+    """Today's partition and the next two days'. Without them rows still land (in the default
+    partition), so a failure (a role without CREATE) is a warning, not a reason to stop."""
+    from db.partitions import ensure_partitions
+
+    try:
+        async with pool.acquire() as conn:
+            created = await ensure_partitions(conn, datetime.now(UTC).date())
+    except asyncpg.PostgresError as exc:
+        log.warning(
+            "partitions_not_created",
+            error=str(exc),
+            summary=f"Cannot create the daily partitions ({exc}); rows go to the default "
+            "partition until the nightly maintenance can",
+        )
+        return
+    if created:
+        log.info("partitions_created", partitions=created, summary=f"Created {', '.join(created)}")
 
 
 def writer_progress(writer: SnapshotWriter) -> ProgressSource:

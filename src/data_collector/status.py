@@ -13,8 +13,10 @@ import yaml
 
 from data_collector import __version__
 from data_collector.config import Config
-from data_collector.database_access import reading_database
+from data_collector.database_target import database_target
 from data_collector.datadir_lock import running_holder
+from data_collector.storage_status import archive_lines, partition_lines
+from data_collector.wording import noun_for, plural
 
 REDACTED = "***"
 DB_TIMEOUT = 3.0
@@ -49,6 +51,8 @@ async def print_status(config: Config, *, config_path: str | Path = "config.yaml
         print(line)
     for line in await asyncio.to_thread(_spill_lines, config):
         print(line)
+    for line in await asyncio.to_thread(archive_lines, config):
+        print(line)
     for line in await _collector_lines(config):
         print(line)
     return 0
@@ -58,10 +62,12 @@ async def _database_lines(config: Config) -> list[str]:
     from db.status import database_status
 
     lines = ["Database:"]
-    with reading_database(config) as target:
+    with database_target(config) as target:
         lines.append(f"  in use:      {target.label}")
         if target.dsn is None:
-            lines.append(f"  state:       {target.note}")
+            lines.append(
+                "  state:       not initialised yet (created on the collector's first run)"
+            )
             return lines
         status = await database_status(target.dsn, timeout=DB_TIMEOUT)
     if not status.reachable:
@@ -72,8 +78,10 @@ async def _database_lines(config: Config) -> list[str]:
     lines.append(f"  rows:        {status.total_rows if status.total_rows is not None else 0}")
     lines.append(f"  latest snapshot: {_when(status.latest_timestamp)}")
     for exchange, (rows, latest) in sorted(status.per_exchange.items()):
-        lines.append(f"    {exchange:<8} {rows:>12} rows, latest {_when(latest)}")
-    return lines
+        lines.append(
+            f"    {exchange:<8} {rows:>12} {noun_for(rows, 'row')}, latest {_when(latest)}"
+        )
+    return lines + partition_lines(status.partitions)
 
 
 def _spill_lines(config: Config) -> list[str]:
@@ -90,7 +98,9 @@ def _spill_lines(config: Config) -> list[str]:
     if not found.groups:
         return [*lines, "  none waiting"]
     for group in found.groups:
-        where = f"{_count(group.files, 'file')}, {_count(group.rows, 'row')} in {group.directory}"
+        where = (
+            f"{plural(group.files, 'file')}, {plural(group.rows or 0, 'row')} in {group.directory}"
+        )
         if group.target is None:
             lines.append(f"  database unknown (older layout): {where}; not loaded, see README")
         elif group.current:
@@ -158,10 +168,6 @@ def _our_health(body: str) -> dict[str, Any] | None:
     ):
         return data
     return None
-
-
-def _count(n: int | None, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _when(value: object) -> str:

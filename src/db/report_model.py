@@ -29,6 +29,8 @@ class ReportQuery(msgspec.Struct, frozen=True):
     #: above this many snapshot rows in the window, spreads and mid differences are taken
     #: from a deterministic 1-in-k sample of the window's seconds (see Sampling)
     sample_rows: int = 500_000
+    #: the Parquet archive (issue 11's): archived days of the window are read back from it
+    archive_dir: str | None = None
 
 
 class Window(msgspec.Struct, frozen=True):
@@ -154,3 +156,6 @@ class Report(msgspec.Struct, frozen=True):
     sampling: Sampling
     #: every opportunity in the window (--plot); empty when not asked for
     timeline: list[TimelineEntry] = msgspec.field(default_factory=list)
+    #: snapshot rows read back from the Parquet archive (days PostgreSQL no longer holds in
+    #: full); opportunities are read back too
+    archived_rows: int = 0

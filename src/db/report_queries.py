@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import msgspec
@@ -64,11 +65,24 @@ async def fetch_report(
     the database cannot be read. ``trace`` collects the statements run (for EXPLAIN)."""
     conn = await connect(dsn, timeout=connect_timeout, application_name="cex-arb-collector-report")
     try:
+        archived = await _attach_archive(conn, query)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-            return await _ReportReader(conn, query, trace).read()
+            report = await _ReportReader(conn, query, trace).read()
     finally:
         await conn.close()
+    return msgspec.structs.replace(report, archived_rows=archived) if archived else report
+
+
+async def _attach_archive(conn: asyncpg.Connection, query: ReportQuery) -> int:
+    """Make the session's tables include the window's archived rows (temporary views of the
+    same names, before the read-only transaction); the snapshot rows added."""
+    if query.archive_dir is None or not Path(query.archive_dir).is_dir():
+        return 0
+    from db.archive_attach import attach_archive
+
+    attached = await attach_archive(conn, Path(query.archive_dir), query.since, query.until)
+    return sum(table.rows for table in attached if table.table == sql.SNAPSHOTS)
 
 
 class _ReportReader:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import structlog
 
+from data_collector.wording import plural
+
 log = structlog.get_logger(__name__)
 
 SUFFIX = ".csv"
@@ -33,11 +35,11 @@ def write_atomic(directory: Path, name: str, payload: bytes) -> Path:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return final
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make a rename or unlink in ``directory`` itself durable (best effort)."""
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
@@ -108,7 +110,7 @@ class SpillStore:
     @staticmethod
     def delete(path: Path) -> None:
         path.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 def _salvage(tmp: Path, final: Path) -> None:
@@ -127,5 +129,5 @@ def _salvage(tmp: Path, final: Path) -> None:
         "writer_spill_salvaged",
         file=tmp.name,
         rows=rows,
-        summary=f"recovered {rows} rows from interrupted spill file {tmp.name}",
+        summary=f"recovered {plural(rows, 'row')} from interrupted spill file {tmp.name}",
     )

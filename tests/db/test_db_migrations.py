@@ -18,7 +18,7 @@ from db.pool import create_pool
 
 REPO_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 FIRST = "001_book_ticker_snapshots"
-#: every migration the repository ships, in the order they apply
+#: every migration of the repository, in order
 ALL = [path.stem for path in sorted(REPO_MIGRATIONS.glob("*.sql"))]
 
 
@@ -26,7 +26,11 @@ async def test_applies_once_and_records(pg_database) -> None:
     conn = await asyncpg.connect(pg_database.dsn)
     try:
         assert await apply_migrations(conn) == ALL
-        assert ALL[:2] == [FIRST, "002_arbitrage_opportunities"]
+        assert ALL[:3] == [
+            FIRST,
+            "002_arbitrage_opportunities",
+            "003_partition_book_ticker_snapshots",
+        ]
         assert await apply_migrations(conn) == []  # idempotent
         rows = await conn.fetch("SELECT version, applied_at FROM schema_migrations ORDER BY 1")
         assert [r["version"] for r in rows] == ALL
@@ -74,8 +78,9 @@ async def test_table_shape(pg_database) -> None:
             )
         }
         unique = [d for d in indexes.values() if "UNIQUE" in d and "(exchange," in d]
+        # on the partitioned parent ("ON ONLY"), one per partition below it
         assert unique == [
-            "CREATE UNIQUE INDEX book_ticker_snapshots_key ON public.book_ticker_snapshots "
+            "CREATE UNIQUE INDEX book_ticker_snapshots_key ON ONLY public.book_ticker_snapshots "
             'USING btree (exchange, symbol_base, symbol_quote, "timestamp")'
         ]
         assert any(d.endswith('USING btree ("timestamp")') for d in indexes.values())

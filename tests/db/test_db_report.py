@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
+import msgspec
 import pytest
 
 from db.report_model import Coverage, Gap, ReportQuery
@@ -152,3 +153,30 @@ async def test_an_unreachable_database_is_one_clear_error(pg_proxy, pg_database)
         await read_report(dsn, query(), connect_timeout=1)
     assert "s3cret" not in str(caught.value)
     assert isinstance(caught.value.__cause__, OSError | asyncpg.PostgresError | TimeoutError)
+
+
+async def test_a_window_spanning_the_archive_reads_the_same(pg_database, tmp_path) -> None:
+    """Days moved to the Parquet archive (and dropped from PostgreSQL) are read back: the
+    report of a window spanning both tiers is the one from before the move."""
+    from db.maintenance import MaintenanceSettings, run_maintenance
+    from db.partitions import day_start
+    from tests.storage_helpers import TODAY, three_homes
+
+    since, until = day_start(TODAY) - timedelta(days=6), day_start(TODAY) + timedelta(days=1)
+    archive = tmp_path / "archive"
+    ask = query(since=since, until=until, venues=("gateio", "mexc", "okx"), per_pair=True)
+    conn = await asyncpg.connect(pg_database.dsn)
+    try:
+        await three_homes(conn, tmp_path)
+    finally:
+        await conn.close()
+    before = await fetch_report(pg_database.dsn, ask)
+    settings = MaintenanceSettings(archive_enabled=True, archive_dir=archive, retention_days=3)
+    assert (await run_maintenance(pg_database.dsn, settings, TODAY)).ok
+    live_only = await fetch_report(pg_database.dsn, ask)
+    assert live_only.rows < before.rows  # days did leave PostgreSQL
+    after = await fetch_report(
+        pg_database.dsn, msgspec.structs.replace(ask, archive_dir=str(archive))
+    )
+    assert after.archived_rows == before.rows - live_only.rows > 0
+    assert msgspec.structs.replace(after, archived_rows=0) == before

@@ -66,7 +66,7 @@ def args(*argv: str) -> argparse.Namespace:
 
 
 def test_report_flags_without_report_are_refused() -> None:
-    for argv in (["--since", "1h"], ["--detail"], ["--format", "json"], ["--plot", "x.png"]):
+    for argv in (["--since", "1h"], ["--detail"], ["--plot", "x.png"]):
         with pytest.raises(ConfigError, match="only applies to --report"):
             report_options(args(*argv), NOW)
     assert report_options(args(), NOW) is None

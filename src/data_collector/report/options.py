@@ -1,5 +1,5 @@
-"""``--report``'s flags: the window (``--since``, ``--until``), ``--detail``, ``--format`` and
-``--plot``, checked before anything is read.
+"""``--report``'s flags: the window (``--since``, ``--until``), ``--detail`` and ``--plot``
+(``--format`` it shares with ``--query``), checked before anything is read.
 
 A time is a duration ago (``90m``, ``24h``, ``7d``; also ``s`` and ``w``) or an ISO time
 (``2026-11-23T14:00:00Z``; without a zone it is UTC). A duration in ``--until`` is counted
@@ -18,7 +18,6 @@ from pathlib import Path
 from data_collector.config import ConfigError
 
 DEFAULT_SINCE = "24h"
-FORMATS = ("text", "json", "csv")
 #: flags that only mean something with --report
 REPORT_FLAGS = {"since": "--since", "until": "--until", "detail": "--detail", "plot": "--plot"}
 INSTALL_PLOT = "pip install 'cex-arb-collector[report]' (in a checkout: pip install -e '.[report]')"
@@ -83,9 +82,8 @@ def report_options(args: argparse.Namespace, now: datetime) -> ReportOptions | N
     error). Raises ConfigError with one line saying what to fix."""
     if not args.report:
         given = [flag for dest, flag in REPORT_FLAGS.items() if getattr(args, dest)]
-        if given or args.format != "text":
-            flag = given[0] if given else "--format"
-            raise ConfigError(f"{flag} only applies to --report; add --report or leave it out")
+        if given:
+            raise ConfigError(f"{given[0]} only applies to --report; add --report or leave it out")
         return None
     since, until = parse_window(args.since, args.until, now)
     plot = None

@@ -86,10 +86,13 @@ def _heading(report: Report) -> list[str]:
     w = report.window
     pairs = "all pairs" if report.symbols is None else ", ".join(report.symbols)
     length = _span((w.until - w.since).total_seconds())
+    rows = f"{report.rows:,} snapshot rows in the window"
+    if report.archived_rows:
+        rows += f" ({report.archived_rows:,} read back from the Parquet archive)"
     return [
         f"Report from {when(w.since)} to {when(w.until)} ({length}, ticks every "
         f"{w.step_s} s), {pairs}",
-        f"{report.rows:,} snapshot rows in the window",
+        rows,
     ]
 
 

@@ -14,7 +14,7 @@ import msgspec
 import structlog
 
 from data_collector.config import Config
-from data_collector.database_access import reading_database
+from data_collector.database_target import database_target
 from data_collector.report.options import ReportOptions
 from data_collector.report.render import RENDERERS
 from db.report_model import Report, ReportQuery, Sampling, window_ticks
@@ -30,7 +30,8 @@ class Unreadable(Exception):
 
 def build_query(config: Config, options: ReportOptions, *, symbols_given: bool) -> ReportQuery:
     """What to read: the window, the pairs (only those of ``--symbols`` when given), the
-    configured venues (listed even without data)."""
+    configured venues (listed even without data), and the archive days PostgreSQL no longer
+    holds (read back from ``archive.dir`` when it exists)."""
     pairs = tuple((p.base, p.quote) for p in config.pairs) if symbols_given else None
     return ReportQuery(
         since=options.since,
@@ -40,6 +41,7 @@ def build_query(config: Config, options: ReportOptions, *, symbols_given: bool) 
         venues=tuple(config.data_collector.exchanges),
         per_pair=options.detail or options.plot is not None,
         timeline=options.plot is not None,
+        archive_dir=str(config.archive_dir),
     )
 
 
@@ -64,7 +66,7 @@ async def _read(config: Config, query: ReportQuery) -> Report:
 
     with contextlib.ExitStack() as stack:
         try:
-            target = stack.enter_context(reading_database(config))
+            target = stack.enter_context(database_target(config))
         except Exception as exc:  # pgserver raises whatever went wrong
             raise Unreadable(
                 f"cannot read the database: the embedded PostgreSQL in "
