@@ -95,17 +95,26 @@ async def test_the_report_case_fills_realistic_rows_and_explains_each_statement(
     pg_database,
 ) -> None:
     from db.migrations import apply_migrations
+    from db.partitions import daily_name
     from db.report_model import ReportQuery
     from db.report_queries import fetch_report
 
     conn = await asyncpg.connect(pg_database.dsn)
     try:
         await apply_migrations(conn)
-        before = await conn.fetch("SELECT indexdef FROM pg_indexes ORDER BY 1")
+        indexes = "SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY 1"
+        before = await conn.fetch(indexes, "book_ticker_snapshots")
         settings = report_bench.ReportSettings(pairs=3, hours=1, opportunities=10)
         filled = await report_bench.fill(pg_database.dsn, settings, lambda _message: None)
         assert filled["rows"] == 3 * 2 * 3600
-        assert await conn.fetch("SELECT indexdef FROM pg_indexes ORDER BY 1") == before
+        assert await conn.fetch(indexes, "book_ticker_snapshots") == before
+        # the day has its own partition, and its indexes
+        day = daily_name("book_ticker_snapshots", report_bench.DAY.date())
+        assert len(await conn.fetch(indexes, day)) == len(before)
+        assert await conn.fetchval(f"SELECT count(*) FROM {day}") == filled["rows"]
+        assert await conn.fetchval(
+            "SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = $1::regclass", day
+        )
         prices = await conn.fetch(
             "SELECT DISTINCT ON (symbol_base) symbol_base, bid_price::text AS bid,"
             " ask_price::text AS ask, bid_qty::text AS qty FROM book_ticker_snapshots"
