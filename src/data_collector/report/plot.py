@@ -115,4 +115,4 @@ def _timeline(ax: Any, report: Report) -> None:
                 label=(label if named else "others") if j == 0 and (named or i == LEGEND_SERIES)
                 else None,
             )  # fmt: skip
-    ax.legend(fontsize=7, loc="upper left", ncols=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the data
