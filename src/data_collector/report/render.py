@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import msgspec
 import numpy as np
 
-from data_collector.analytics.formatting import format_price
+from data_collector.analytics.formatting import format_duration, format_price
 from data_collector.report.tables import Kind, Table, all_tables
 from db.report_model import Report
 
@@ -25,17 +25,6 @@ def _sig(value: float, digits: int) -> str:
     )
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
-
-
 def when(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
@@ -45,7 +34,7 @@ _TEXT: dict[Kind, Callable[[object], str]] = {
     "int": lambda v: f"{v:,}",
     "pct": lambda v: f"{_sig(float(v), 4)}%",  # type: ignore[arg-type]
     "share": lambda v: f"{v:.2f}%",
-    "seconds": lambda v: _duration(float(v)),  # type: ignore[arg-type]
+    "seconds": lambda v: format_duration(float(v)),  # type: ignore[arg-type]
     "time": lambda v: when(v),  # type: ignore[arg-type]
     "money": lambda v: format_price(float(v)),  # type: ignore[arg-type]
 }
@@ -76,7 +65,7 @@ def format_table(table: Table, indent: str = "  ") -> list[str]:
 
 def _span(seconds: float) -> str:
     """A window's length: ``24h``, ``7d``, ``1h30m``, ``90.0s``."""
-    text = _duration(seconds)
+    text = format_duration(seconds)
     for zero in ("00s", "00m", "00h"):
         text = text.removesuffix(zero)
     return text
