@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -27,12 +28,14 @@ from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.demo import start_simulator
 from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
-from data_collector.manager import FeedManager
+from data_collector.manager import FeedManager, LinkFactory, live_link
 from data_collector.monitoring.connections import ConnectionStatusLog
 from data_collector.monitoring.health import HealthRules
 from data_collector.monitoring.server import MonitoringServer
 from data_collector.monitoring.sources import MonitoringSources
 from data_collector.pairs import Pair
+from data_collector.recording.format import CLOCK_ANALYTICS
+from data_collector.recording.recorder import Recorder, seconds_ns, snapshot_marker
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.startup import (
     WRITER_CLOSE_TIMEOUT,
@@ -55,7 +58,12 @@ EXIT_NOT_CLEAN = 1
 
 
 class Collector:
-    """Everything one running collector owns. The parts exist once :meth:`start` built them."""
+    """Everything one running collector owns. The parts exist once :meth:`start` built them.
+
+    ``clock``/``clock_ns`` are what the snapshot scheduler and the status lines read as now
+    (a replay sets its virtual clock); with ``record.enabled`` a :class:`Recorder` taps every
+    link and notes every tick.
+    """
 
     cache: QuoteCache
     manager: FeedManager
@@ -65,6 +73,7 @@ class Collector:
     sources: MonitoringSources
     writer: SnapshotWriter | None = None
     monitoring: MonitoringServer | None = None
+    recorder: Recorder | None = None
 
     def __init__(self, config: Config, *, dry_run: bool = False, simulate: bool = False) -> None:
         self.config = config
@@ -76,6 +85,8 @@ class Collector:
         self._built = False
         self._tasks = TaskSupervisor(on_failure=lambda _failure: self.stop())
         self._cleanups: list[Cleanup] = []
+        self.clock: Callable[[], float] = time.time
+        self.clock_ns: Callable[[], int] = time.time_ns
 
     def stop(self) -> None:
         """Ask the collector to stop: :meth:`wait_stopped` returns, a start-up is abandoned."""
@@ -88,8 +99,7 @@ class Collector:
 
     async def start(self) -> bool:
         """Start every part; False when :meth:`stop` came first. Raises :class:`StartupError`."""
-        if not await _unless_stopped(self._build(), self._stop):
-            log.info("startup_interrupted", summary="Stopped during start-up")
+        if not await self._build_unless_stopped():
             return False
         await self._start_monitoring()
         await self.manager.start()
@@ -120,6 +130,12 @@ class Collector:
             )
         await run_cleanups(self._cleanups)
 
+    async def _build_unless_stopped(self) -> bool:
+        if not await _unless_stopped(self._build(), self._stop):
+            log.info("startup_interrupted", summary="Stopped during start-up")
+            return False
+        return True
+
     async def _build(self) -> None:
         config, dc = self.config, self.config.data_collector
         pairs = config.pairs
@@ -130,6 +146,10 @@ class Collector:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
             self.writer = await start_database(config, pairs, self._cleanups)
+        if config.record.enabled:
+            self.recorder = Recorder(Path(config.record.dir))
+            await self.recorder.start()
+            self._cleanups.append(self.recorder.close)
         self._assemble(pairs, urls)
         self._built = True
 
@@ -137,7 +157,8 @@ class Collector:
         config, dc = self.config, self.config.data_collector
         self.cache = cache = QuoteCache(dc.exchanges, pairs)
         venues = {name: (get_venue(name), urls[name]) for name in dc.exchanges}
-        self.manager = FeedManager(cache, venues, pairs, dc.connection)
+        links = self._link_factory()
+        self.manager = FeedManager(cache, venues, pairs, dc.connection, links=links)
         self.analytics = Analytics(
             fees={name: config.exchanges[name].taker_fee or 0.0 for name in dc.exchanges},
             arbitrage_threshold=dc.analytics.arbitrage_threshold,
@@ -153,15 +174,20 @@ class Collector:
             on_snapshot=[self.analytics.on_tick],
             dry_run=self.dry_run,
             writer_progress=writer_progress(writer) if writer is not None else None,
+            clock=self.clock,
         )
+        if self.recorder is not None:
+            self.scheduler.add_observer(snapshot_marker(self.recorder, dc.snapshot_interval))
         self.sources = MonitoringSources(
             venue_stats=cache.stats,
             connections=self.manager.connections,
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
             open_opportunities=lambda: self.analytics.open_opportunities,
+            clock_ns=self.clock_ns,
             crashed_tasks=lambda: {f.task: f.error for f in self.failures},
         )
+        self._connection_log = ConnectionStatusLog()
         if config.monitoring.enabled:
             rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
             m = config.monitoring
@@ -187,18 +213,28 @@ class Collector:
             return
         self.scheduler.add_observer(monitoring.after_tick)
 
+    def _link_factory(self) -> LinkFactory:
+        """Live links, tapped when recording (a replay builds its own)."""
+        return self.recorder.link_factory if self.recorder is not None else live_link
+
     async def _analytics_loop(self) -> None:
         dc = self.config.data_collector
-        connection_log = ConnectionStatusLog()
         # Half a snapshot interval off the snapshot boundaries, so the summary (and its burst of
         # log lines) never delays a snapshot tick.
         offset = dc.snapshot_interval / 2
-        async for _boundary, _missed in wall_clock_ticks(dc.analytics_interval, offset=offset):
-            try:
-                self.analytics.summarize(self.cache.snapshot())
-                connection_log.report(self.sources.read())
-            except Exception:  # one bad summary must not end the analytics
-                log.exception("analytics_failed")
+        interval_ns = seconds_ns(dc.analytics_interval)
+        async for boundary, _missed in wall_clock_ticks(dc.analytics_interval, offset=offset):
+            self.summarize()
+            if self.recorder is not None:
+                self.recorder.tick(CLOCK_ANALYTICS, seconds_ns(boundary), interval_ns)
+
+    def summarize(self) -> None:
+        """One analytics summary of the cache as it is now, and the connection status lines."""
+        try:
+            self.analytics.summarize(self.cache.snapshot())
+            self._connection_log.report(self.sources.read())
+        except Exception:  # one bad summary must not end the analytics
+            log.exception("analytics_failed")
 
     async def _report_subscriptions(self) -> None:
         """Log the start-up line once every requested channel is acknowledged (or rejected)."""
@@ -242,7 +278,11 @@ def run_collector(
     config: Config, *, dry_run: bool = False, simulate: bool = False, duration: float | None = None
 ) -> int:
     """Blocking entry point for the CLI: runs under uvloop when available."""
-    main = run_async(config, dry_run=dry_run, simulate=simulate, duration=duration)
+    return run_on_uvloop(run_async(config, dry_run=dry_run, simulate=simulate, duration=duration))
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` to its end under uvloop when available; its result."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS

@@ -109,6 +109,8 @@ def validate(config: Config) -> None:
         )
     if not dc.data_dir.strip():
         raise ConfigError("data_collector.data_dir: empty; name a directory, e.g. ./data")
+    if config.record.enabled and not config.record.dir.strip():
+        raise ConfigError("record.dir: empty; name a directory, e.g. ./recordings")
     _check_exchanges(config)
     check_symbols(dc.symbols, key="data_collector.symbols")
     if config.database.dsn:

@@ -87,6 +87,13 @@ class MonitoringConfig(_Strict):
 DEFAULT_TAKER_FEES = {"mexc": 0.0005, "gateio": 0.002}
 
 
+class RecordConfig(_Strict):
+    """``--record``: every frame and connection event, to hourly zstd files under ``dir``."""
+
+    enabled: bool = False
+    dir: str = "./recordings"
+
+
 def default_exchanges() -> dict[str, ExchangeConfig]:
     from data_collector.venues import VENUES
 
@@ -101,6 +108,7 @@ class Config(_Strict):
     exchanges: dict[str, ExchangeConfig] = msgspec.field(default_factory=default_exchanges)
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
+    record: RecordConfig = msgspec.field(default_factory=RecordConfig)
 
     @property
     def pairs(self) -> list[Pair]:
@@ -135,7 +143,8 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "data_collector.connection": ConnectionSettings,
     "database": DatabaseConfig,
     "monitoring": MonitoringConfig,
+    "record": RecordConfig,
 }
 
 #: dotted keys holding file-system paths (resolved against the config file's directory)
-PATH_KEYS = ("data_collector.data_dir",)
+PATH_KEYS = ("data_collector.data_dir", "record.dir")

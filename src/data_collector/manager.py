@@ -15,13 +15,18 @@ once more on that transport (Gate subscribes add pairs; a duplicate is harmless)
 Whenever a transport takes a link's pairs over (first confirmation after a (re)connect, or a
 rotation replacement), the pairs' last sequences are forgotten: a venue may number updates
 afresh on a new connection. The link drops late frames of the transport it replaced.
+
+Links are built by a :data:`LinkFactory`: live ones by default, tapped ones for a recording
+(:mod:`data_collector.recording`), ones that play a recording back for a replay
+(:mod:`data_collector.replay`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import msgspec
 import structlog
@@ -46,6 +51,15 @@ MALFORMED_LOG_FIRST = 10
 MALFORMED_LOG_EVERY = 1000
 PREVIEW_BYTES = 200
 _ACCEPTED = Outcome.ACCEPTED
+
+
+#: ``factory(venue, name, url, settings, **callbacks_and_options) -> Link``
+LinkFactory = Callable[..., Link]
+
+
+def live_link(venue: str, name: str, url: str, settings: ConnectionSettings, **kw: Any) -> Link:
+    """The default :data:`LinkFactory`: a live link."""
+    return Link(name, url, settings, **kw)
 
 
 def preview(data: bytes) -> str:
@@ -290,9 +304,12 @@ class FeedManager:
         venues: Mapping[str, tuple[Venue, str]],
         pairs: Sequence[Pair],
         settings: ConnectionSettings,
+        *,
+        links: LinkFactory = live_link,
     ) -> None:
         self.cache = cache
         self.settings = settings
+        self._make_link = links
         self._feeds: dict[str, _VenueFeed] = {}
         for name, (venue, url) in venues.items():
             pair_of = {venue.symbol(p): cache.pair_index[p] for p in pairs}
@@ -327,7 +344,8 @@ class FeedManager:
     def _open_link(self, vf: _VenueFeed, name: str, symbols: list[str]) -> None:
         feed = _LinkFeed(vf, self.cache, symbols, self)
         venue = vf.venue
-        link = Link(
+        link = self._make_link(
+            vf.name,
             name,
             vf.url,
             self.settings,

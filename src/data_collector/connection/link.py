@@ -36,6 +36,7 @@ import structlog
 from data_collector.connection.backoff import Backoff
 from data_collector.connection.keepalive import Keepalive, watch
 from data_collector.connection.settings import ConnectionSettings, rotation_after
+from data_collector.connection.tap import LinkTap
 from data_collector.connection.transport import Transport, connect
 
 log = structlog.get_logger(__name__)
@@ -60,6 +61,8 @@ class Link:
 
     Frames of a transport that is neither the current nor the replacement one (rotated out,
     or dead) are not delivered; :attr:`stray_frames` counts them.
+
+    ``tap`` (``--record``) is told every frame and every connection event as it happens.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class Link:
         on_connected: ConnectedCallback,
         on_lost: LostCallback,
         rng: random.Random | None = None,
+        tap: LinkTap | None = None,
     ) -> None:
         self.name = name
         self.url = url
@@ -97,6 +101,7 @@ class Link:
         self.rotations = 0
         #: frames that arrived on a retired transport and were dropped
         self.stray_frames = 0
+        self.tap = tap
 
     # --- public API -----------------------------------------------------------------------
 
@@ -163,6 +168,7 @@ class Link:
         named by ``transport_id``); False when there is no such transport."""
         for conn in (self._current, self._replacement):
             if conn is not None and transport_id in (None, conn.tid):
+                self._note_sent(conn.tid, [text])
                 return conn.send_control(text)
         return False
 
@@ -210,6 +216,8 @@ class Link:
         for conn in list(self._all):
             conn.abort("link_crashed")
         if carrying is not None:  # the owner must still learn that its pairs lost their feed
+            if self.tap is not None:
+                self.tap.lost(carrying.tid, "link_crashed")
             try:
                 self._on_lost(self, "link_crashed")
             except Exception:
@@ -257,6 +265,8 @@ class Link:
             conn.rotate_at = conn.opened_at + self._rotate_after
         conn.ready_deadline = conn.opened_at + self.settings.subscribe_timeout
         self.latest_id = conn.tid
+        if self.tap is not None:
+            self.tap.opened(conn.tid, rotation, reconnect)
         log.info(
             "connection_opened",
             link=self.name,
@@ -270,11 +280,17 @@ class Link:
         except Exception:
             conn.abort("subscribe_failed")
             raise
+        self._note_sent(conn.tid, texts)
         for text in texts:
             conn.send_control(text)
         watchdog = watch(conn, self._keepalive, self.settings, self._carries_pairs)
         conn.watchdog = loop.create_task(watchdog, name=f"{self.name}-watchdog")
         return conn
+
+    def _note_sent(self, transport_id: int, texts: list[str]) -> None:
+        if self.tap is not None:
+            for text in texts:
+                self.tap.sent(transport_id, text)
 
     def _carries_pairs(self, conn: Transport) -> bool:
         return self._current is conn
@@ -293,6 +309,8 @@ class Link:
         )
         if self._current is conn:
             self._current = None
+        if self.tap is not None:
+            self.tap.lost(conn.tid, reason)
         self._on_lost(self, reason)
 
     async def _carry(self, conn: Transport) -> tuple[Transport, str]:
@@ -348,6 +366,8 @@ class Link:
         self.rotations += 1
         if not new.ready.done():  # promoted on timeout: it gets a full period of its own
             new.ready_deadline = loop.time() + self.settings.subscribe_timeout
+        if self.tap is not None:
+            self.tap.promoted(old.tid if old is not None else 0, new.tid)
         if old is not None:
             old.close("rotated")
         log.info(

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import structlog
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
+from data_collector.connection.tap import LinkTap
+
 log = structlog.get_logger(__name__)
 
 _TEXT = WSMsgType.TEXT
@@ -41,6 +43,8 @@ class TransportOwner(Protocol):
     name: str
     #: frames that arrived on a retired transport and were dropped
     stray_frames: int
+    #: told every frame and the transport's end (None: nobody records this link)
+    tap: LinkTap | None
 
 
 class Transport(WSListener):
@@ -66,6 +70,8 @@ class Transport(WSListener):
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.watchdog: asyncio.Task[None] | None = None
         self._fragments: bytearray | None = None
+        self._fragments_binary = False
+        self._tap = owner.tap
 
     # --- picows callbacks: hot path, keep them minimal -------------------------------------
 
@@ -77,9 +83,10 @@ class Transport(WSListener):
         msg_type = frame.msg_type
         if msg_type is _BINARY or msg_type is _TEXT:
             if frame.fin:
-                self._deliver(frame.get_payload_as_bytes())
+                self._deliver(frame.get_payload_as_bytes(), msg_type is _BINARY)
             else:
                 self._fragments = bytearray(frame.get_payload_as_memoryview())
+                self._fragments_binary = msg_type is _BINARY
         elif msg_type is _CONTINUATION:
             self._continue(frame)
         elif msg_type is _CLOSE:
@@ -92,12 +99,18 @@ class Transport(WSListener):
 
     # ---------------------------------------------------------------------------------------
 
-    def _deliver(self, data: bytes) -> None:
+    def _deliver(self, data: bytes, binary: bool = False) -> None:
+        tap = self._tap
         if not self.alive:  # late frames of a retired transport must not reach the cache
             self.owner.stray_frames += 1
+            if tap is not None:
+                tap.stray(self.tid, data, _time_ns(), binary)
             return
+        receive_ns = _time_ns()
+        if tap is not None:  # before the owner: a recording keeps the order things happened in
+            tap.frame(self.tid, data, receive_ns, binary)
         try:
-            self._on_frame(self.owner, self.tid, data, _time_ns())
+            self._on_frame(self.owner, self.tid, data, receive_ns)
         except Exception:
             # The owner's bug must not tear the connection down; say so loudly instead.
             log.exception("frame_handler_failed", link=self.owner.name, transport=self.tid)
@@ -111,13 +124,15 @@ class Transport(WSListener):
         elif frame.fin:
             data = bytes(self._fragments)
             self._fragments = None
-            self._deliver(data)
+            self._deliver(data, self._fragments_binary)
 
     def fail(self, reason: str) -> None:
         """Record why this transport ended (first reason wins)."""
         self.alive = False
         if not self.dead.done():
             self.dead.set_result(reason)
+            if self._tap is not None:
+                self._tap.closed(self.tid, reason)
 
     def send_control(self, text: str) -> bool:
         """Send one control message (subscribe request, application ping, the owner's text);
