@@ -33,9 +33,8 @@ BLOCK_TAG = b"CXRB"
 MAX_RECORD_SIZE = 1 << 24
 
 # kinds
-#: never in a file: what the reader reports where a fresh segment follows earlier records (a
-#: new collector took over; nothing of the old one's connections carries over)
-RESTARTED = 0
+#: not a stored record: :func:`iter_records` reports each segment header as one
+SEGMENT = 0
 FRAME = 1  # flags: FLAG_BINARY, FLAG_STRAY; payload: the message exactly as received
 OPENED = 2  # flags: FLAG_ROTATION, FLAG_RECONNECT
 SENT = 3  # payload: a subscribe request (UTF-8)
@@ -45,8 +44,12 @@ CLOSED = 6  # payload: the reason (UTF-8)
 LINK_STATE = 7  # transport: carrying one (0: none); payload: replacement id (u32, 0: none)
 #: flags: CLOCK_SNAPSHOT or CLOCK_ANALYTICS; payload: boundary i64 ns, clock interval i64 ns
 TICK = 8
+#: not a stored record: the reader's note that a venue's recording stops here (its end, a
+#: cut, or a restarted collector's fresh segment follows): no connection carries over
+ENDED = 0xFF
 KIND_NAMES = {
-    RESTARTED: "restarted",
+    SEGMENT: "segment",
+    ENDED: "ended",
     FRAME: "frame",
     OPENED: "opened",
     SENT: "sent",
@@ -124,7 +127,7 @@ def decode_block_head(data: bytes) -> tuple[int, int] | None:
 
 
 def decode_segment_header(raw: bytes, pos: int) -> tuple[Record, int]:
-    """The header at ``pos`` as a ``RESTARTED``-kind record (time: when the segment was
+    """The header at ``pos`` as a ``SEGMENT``-kind record (time: when the segment was
     started; flags: the header's; payload: the venue), and the position after it."""
     if len(raw) - pos < SEGMENT_HEAD.size:
         raise Damaged("segment header cut short")
@@ -138,11 +141,11 @@ def decode_segment_header(raw: bytes, pos: int) -> tuple[Record, int]:
     if end > len(raw):
         raise Damaged("segment header cut short")
     venue = raw[start : start + name_len]
-    return Record(started_ns, RESTARTED, 0, flags, "", venue), end
+    return Record(started_ns, SEGMENT, 0, flags, "", venue), end
 
 
 def iter_records(raw: bytes, pos: int = 0) -> Iterator[Record]:
-    """Every record of a raw stream, and each segment header as a ``RESTARTED``-kind record
+    """Every record of a raw stream, and each segment header as a ``SEGMENT``-kind record
     (see :func:`decode_segment_header`). Raises :class:`Damaged` at the first record that is
     cut short or malformed, after yielding the ones before it."""
     end = len(raw)

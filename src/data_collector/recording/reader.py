@@ -24,8 +24,9 @@ from data_collector.recording.files import HOUR_NS
 from data_collector.recording.format import (
     BLOCK_HEAD,
     BLOCK_SIGNATURE,
+    ENDED,
     FILE_SUFFIX,
-    RESTARTED,
+    SEGMENT,
     SEGMENT_FRESH,
     Damaged,
     Record,
@@ -86,19 +87,23 @@ def select(
     return [f for f in files if f.hour >= first and (last is None or f.hour <= last)]
 
 
-def read_records(files: Iterable[RecordingFile]) -> Iterator[Record]:
-    """The records of ``files`` (one venue's), in file order. Where a fresh segment follows
-    earlier records (the collector was restarted: it may have died without a word), one
-    ``RESTARTED`` record (payload: the venue) comes right after the last earlier record."""
+def read_records(venue: str, files: Iterable[RecordingFile]) -> Iterator[Record]:
+    """The records of ``venue``'s ``files``, in file order. Where the recording stops (a
+    restarted collector's fresh segment follows: the old one may have died without a word;
+    or the records end, cut or not), an ``ENDED`` record (payload: the venue) comes right
+    after the last record: nothing of the connections before it carries over."""
     last_ns: int | None = None
+    ended = Record(0, ENDED, 0, 0, "", venue.encode())
     for file in files:
         with open(file.path, "rb") as stream:
             for record in _file_records(stream, file.path):
-                if record.kind != RESTARTED:
+                if record.kind != SEGMENT:
                     last_ns = record.time_ns
                     yield record
                 elif record.flags & SEGMENT_FRESH and last_ns is not None:
-                    yield record._replace(time_ns=last_ns + 1)
+                    yield ended._replace(time_ns=last_ns + 1)
+    if last_ns is not None:
+        yield ended._replace(time_ns=last_ns + 1)
 
 
 def merge(streams: list[Iterator[Record]]) -> Iterator[Record]:

@@ -37,8 +37,8 @@ LostCallback = Callable[[Any, str], None]
 
 #: why a link whose transport was closed by its collector counts as lost in a replay
 COLLECTOR_STOPPED = "collector_stopped"
-#: why a link counts as lost where a restarted collector's recording begins
-RECORDING_RESTARTED = "recording_restarted"
+#: why a link counts as lost where its venue's recording stops (a cut, a crash, the end)
+RECORDING_ENDED = "recording_ended"
 
 
 class ReplayLink:
@@ -137,11 +137,13 @@ class ReplayLink:
         elif kind == CLOSED:
             self._closed(tid, record.payload.decode(errors="replace"))
 
-    def restarted(self) -> None:
-        """A new collector's recording begins: the old one's connections are gone."""
-        if self._current or self._replacement:
-            self._current = self._replacement = 0
-            self._on_lost(self, RECORDING_RESTARTED)
+    def ended(self) -> None:
+        """The recording stops here: whatever carried the pairs is gone (a restarted
+        collector's records may follow, with transport ids of its own)."""
+        carried = self._current or self._replacement  # dead or alive: nobody said it was lost
+        self._current = self._replacement = 0
+        if carried:
+            self._on_lost(self, RECORDING_ENDED)
         self._current_ready = self._replacement_ready = False
         self._dead.clear()
 
@@ -199,8 +201,8 @@ class ReplayLinks:
         self._venue_of[name] = venue
         return link
 
-    def restarted(self, venue: str) -> None:
-        """A restarted collector's recording of ``venue`` begins."""
+    def ended(self, venue: str) -> None:
+        """The recording of ``venue`` stops here (see :meth:`ReplayLink.ended`)."""
         for name, link in self.by_name.items():
             if self._venue_of[name] == venue:
-                link.restarted()
+                link.ended()

@@ -127,8 +127,8 @@ def parse_speed(text: str | None) -> float | None:
 def _recording_start(files: dict[str, list[RecordingFile]]) -> int:
     """The time of the first record of the recording (any venue)."""
     starts = []
-    for venue_list in files.values():
-        first = next(read_records(venue_list[:1]), None)
+    for venue, venue_list in files.items():
+        first = next(read_records(venue, venue_list[:1]), None)
         if first is not None:
             starts.append(first.time_ns)
     if not starts:

@@ -19,9 +19,9 @@ import structlog
 
 from data_collector.recording.format import (
     CLOCK_SNAPSHOT,
+    ENDED,
     FLAG_STRAY,
     FRAME,
-    RESTARTED,
     SENT,
     Record,
 )
@@ -143,8 +143,8 @@ class Replayer:
 
     def _event(self, record: Record) -> None:
         self.report.events += 1
-        if record.kind == RESTARTED:
-            self._links.restarted(record.payload.decode(errors="replace"))
+        if record.kind == ENDED:
+            self._links.ended(record.payload.decode(errors="replace"))
             return
         if record.kind == SENT:
             return  # sent live; the replayed owner asked for its texts again when it connected

@@ -66,7 +66,7 @@ class ReplayCollector(Collector):
     async def _replay(self) -> None:
         options, dc = self.options, self.config.data_collector
         streams = [
-            read_records(select(files, options.from_ns, options.until_ns))
+            read_records(venue, select(files, options.from_ns, options.until_ns))
             for venue, files in options.files.items()
             if venue in dc.exchanges
         ]
