@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,15 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.helpers import Log, wait_until
-from tests.pg import BackgroundLoop, PgDatabase, PgProxy, PgServer, admin, server_from_url
+from tests.pg import (
+    BackgroundLoop,
+    PgDatabase,
+    PgProxy,
+    PgServer,
+    admin,
+    fresh_database,
+    server_from_url,
+)
 
 
 @pytest.fixture(scope="session")
@@ -72,10 +79,8 @@ def pg_server(pg_loop: BackgroundLoop) -> Iterator[PgServer]:
 @pytest.fixture
 def pg_database(pg_server: PgServer, pg_loop: BackgroundLoop) -> Iterator[PgDatabase]:
     """A fresh, empty database (no migrations applied) for one test."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    pg_loop.run(admin(pg_server.admin_dsn, f'CREATE DATABASE "{name}"'))
-    yield PgDatabase(name=name, dsn=pg_server.dsn(name), server=pg_server)
-    pg_loop.run(admin(pg_server.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(pg_server, pg_loop) as database:
+        yield database
 
 
 @pytest.fixture
