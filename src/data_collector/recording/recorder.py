@@ -4,8 +4,10 @@ hourly zstd files (format: :mod:`data_collector.recording.format`).
 Off the hot path: a link's tap only appends a tuple to its venue's in-memory buffer. Every
 ``flush_every`` seconds the buffers are handed to one worker thread that encodes, compresses
 and appends them (:mod:`data_collector.recording.files`); while a write is in flight the next
-batch keeps growing. A write that fails (a full disk, a directory that cannot be created) or a
-disk too slow to keep up stops the recording with one error line; the collection goes on.
+batch keeps growing. A write that fails (a full disk, a directory that cannot be created), a
+disk too slow to keep up, or a write still hanging at shutdown stops the recording with one
+error line; the collection goes on, and the shutdown waits for the disk no longer than
+``CLOSE_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from data_collector.recording.format import (
     TICK_PAYLOAD,
     U32,
 )
+from data_collector.recording.worker import FileWorker
 from data_collector.scheduler import TickObserver, TickStats
 
 log = structlog.get_logger(__name__)
@@ -48,6 +50,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 FLUSH_EVERY = 0.5
+#: how long a shutdown waits for the last writes
+CLOSE_TIMEOUT = 3.0
 #: records waiting while a write is in flight before the disk counts as too slow
 MAX_PENDING = 2_000_000
 
@@ -134,7 +138,7 @@ class Recorder:
         self._flush_every = flush_every
         self._buffers: dict[str, _VenueBuffer] = {}
         self._files: dict[str, VenueFiles] = {}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+        self._worker = FileWorker()
         self._task: asyncio.Task[None] | None = None
         self._writing: asyncio.Future[None] | None = None
         #: why the recording stopped (None while it records)
@@ -173,7 +177,7 @@ class Recorder:
     async def start(self) -> None:
         """Check that ``root`` can be created, then flush every ``flush_every`` seconds."""
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._make_root)
+            await self._worker.run(self._make_root)
         except RecordingError as exc:
             self._fail(str(exc))
             return
@@ -187,16 +191,18 @@ class Recorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._writing is not None:
-            await asyncio.shield(self._writing)
-        if self.failed is None:
-            await self._flush()
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._close_files)
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                if self._writing is not None:
+                    await asyncio.shield(self._writing)
+                if self.failed is None:
+                    await self._flush()
+                await self._worker.run(self._close_files)
+        except TimeoutError:
+            self._fail(f"a write under {self.root} has not finished in {CLOSE_TIMEOUT:g} s")
         except RecordingError as exc:
             self._fail(str(exc))
-        self._executor.shutdown(wait=False)
+        self._worker.stop()
         files = sum(len(f.files) for f in self._files.values())
         log.info(
             "recording_closed",
@@ -222,9 +228,8 @@ class Recorder:
         batches = {venue: b.take() for venue, b in self._buffers.items() if b.records}
         if not batches or self.failed is not None:
             return
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._write, batches)
+            await self._worker.run(self._write, batches)
         except RecordingError as exc:
             self._fail(str(exc))
         except Exception as exc:  # a bug here must cost the recording, never the collection
