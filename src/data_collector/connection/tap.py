@@ -25,8 +25,8 @@ class LinkTap(Protocol):
         """A transport was connected; ``rotation``: it is a make-before-break replacement;
         ``reconnect``: it replaces one that was lost."""
 
-    def sent(self, transport_id: int, text: str) -> None:
-        """A subscribe request was sent (or queued to be sent) on the transport."""
+    def sent(self, transport_id: int, texts: list[str]) -> None:
+        """Subscribe requests were sent (or queued to be sent) on the transport."""
 
     def promoted(self, old_id: int, new_id: int) -> None:
         """A rotation replacement took the link's pairs over from ``old_id`` (0: none)."""
@@ -36,3 +36,31 @@ class LinkTap(Protocol):
 
     def closed(self, transport_id: int, reason: str) -> None:
         """A transport ended (any transport, for any reason, first reason only)."""
+
+
+class NoTap:
+    """The tap of a link nobody records: every call does nothing."""
+
+    def frame(self, transport_id: int, data: bytes, receive_ns: int, binary: bool) -> None:
+        pass
+
+    def stray(self, transport_id: int, data: bytes, receive_ns: int, binary: bool) -> None:
+        pass
+
+    def opened(self, transport_id: int, rotation: bool, reconnect: bool) -> None:
+        pass
+
+    def sent(self, transport_id: int, texts: list[str]) -> None:
+        pass
+
+    def promoted(self, old_id: int, new_id: int) -> None:
+        pass
+
+    def lost(self, transport_id: int, reason: str) -> None:
+        pass
+
+    def closed(self, transport_id: int, reason: str) -> None:
+        pass
+
+
+NO_TAP = NoTap()

@@ -113,8 +113,9 @@ class _Tap:
         flags = (FLAG_ROTATION if rotation else 0) | (FLAG_RECONNECT if reconnect else 0)
         self._event(OPENED, transport_id, flags, b"")
 
-    def sent(self, transport_id: int, text: str) -> None:
-        self._event(SENT, transport_id, 0, text.encode())
+    def sent(self, transport_id: int, texts: list[str]) -> None:
+        for text in texts:
+            self._event(SENT, transport_id, 0, text.encode())
 
     def promoted(self, old_id: int, new_id: int) -> None:
         self._event(PROMOTED, new_id, 0, U32.pack(old_id))

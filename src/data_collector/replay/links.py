@@ -110,12 +110,13 @@ class ReplayLink:
     def request_rotation(self, reason: str, transport_id: int | None = None) -> None:
         """The recording holds the rotation that followed, if any."""
 
-    def send(self, text: str, transport_id: int | None = None) -> bool:
-        """What the live link answered: whether the transport was there to send on."""
+    def send_subscriptions(self, texts: list[str], transport_id: int | None = None) -> int:
+        """What the live link answered: how many requests the transport took (all of them,
+        unless it was gone)."""
         for tid in (self._current, self._replacement):
             if tid and transport_id in (None, tid):
-                return tid not in self._dead
-        return False
+                return 0 if tid in self._dead else len(texts)
+        return 0
 
     # --- the recorded events ----------------------------------------------------------------
 
