@@ -6,7 +6,8 @@ owner's questions (which transport carries the pairs, whether a confirmation han
 over). Its state follows the recorded connection events, and the rules that turn a
 confirmation into a takeover are the live link's (:meth:`Link.transport_ready`), so the owner
 resets sequences and marks quotes not live exactly where it did live. It opens nothing and
-sends nothing.
+sends nothing; connection attempts are not counted (a recording holds the connections that
+opened, not the attempts that failed).
 """
 
 from __future__ import annotations
