@@ -2,13 +2,15 @@
 starts. Every problem is one :class:`ConfigError` line (the CLI exits 2).
 
 Times are ISO 8601 (``2026-11-23T14:40:00Z``, ``2026-11-23 14:40``; without a zone: UTC) or
-relative: ``-90s``, ``-15m``, ``-2h``, ``-1d`` is that long before now; ``+10m`` is that long
-after the start of the recording (``--from``) or after ``--from`` (``--until``).
+relative: ``now-90s``, ``now-15m``, ``now-2h``, ``now-1d`` is that long before now (``-15m``
+works too, written ``--from=-15m``); ``+10m`` is that long after the start of the recording
+(``--from``) or after ``--from`` (``--until``).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from collections.abc import Callable
@@ -20,10 +22,13 @@ from data_collector.config_schema import ConfigError
 from data_collector.recording.format import FILE_SUFFIX
 from data_collector.recording.reader import RecordingFile, read_records, venue_files
 
-_RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)([smhd])$")
+_RELATIVE = re.compile(r"^(?:now)?([+-])(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-TIME_HELP = "an ISO time (2026-11-23T14:40:00Z; UTC without a zone), -15m (before now) or +10m"
+TIME_HELP = (
+    "an ISO time (2026-11-23T14:40:00Z; UTC without a zone), now-15m (before now) or +10m "
+    "(after the recording's start for --from, after --from for --until)"
+)
 SPEED_HELP = "1 (as recorded), any factor > 0 (0.5, 10) or max (as fast as the CPU allows)"
 
 
@@ -73,6 +78,7 @@ def find_recordings(root: Path, venues: list[str]) -> dict[str, list[RecordingFi
     found: dict[str, list[RecordingFile]] = {}
     for venue in venues:
         try:
+            os.listdir(root)
             files = venue_files(root, venue)
         except OSError as exc:
             where = exc.filename or root
@@ -94,7 +100,7 @@ def find_recordings(root: Path, venues: list[str]) -> dict[str, list[RecordingFi
 def parse_time(text: str, key: str, now_ns: int, base_ns: Callable[[], int]) -> int:
     """``text`` as ns since the epoch; ``base_ns()`` is what ``+`` counts from."""
     match = _RELATIVE.match(text.strip())
-    if match:
+    if match and (match.group(1) == "-" or not text.strip().startswith("now")):
         sign, amount, unit = match.groups()
         span = round(float(amount) * _UNIT_S[unit] * 1e9)
         if sign == "-":
