@@ -21,6 +21,7 @@ from bench.common import (
     CaseResult,
     ccxt_versions,
     ensure_ccxt_venv,
+    markdown_table,
     project_versions,
     system_facts,
 )
@@ -131,12 +132,6 @@ def targets(f: dict[str, float]) -> list[list[str]]:
     missed = f.get("5.missed", math.nan)
     add("scale: no missed snapshot", missed, _fmt(missed, ".0f"), missed == 0)
     return rows
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: float) -> str:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BufferedWriter
+from operator import itemgetter
 from pathlib import Path
 
 import zstandard
@@ -40,6 +41,8 @@ LEVEL = 3
 
 #: kind, time_ns, transport, flags, link (ASCII bytes), payload: a record not yet encoded
 Pending = tuple[int, int, int, int, bytes, bytes]
+_KIND = itemgetter(0)
+_FRAMES_ONLY = {FRAME}
 
 
 class RecordingError(Exception):
@@ -143,17 +146,20 @@ class VenueFiles:
         self._new_segment = True
 
     def _encode(self, records: list[Pending]) -> bytes:
-        pack = RECORD_HEAD.pack
-        parts: list[bytes] = []
-        add = parts.append
-        for kind, time_ns, transport, flags, link, payload in records:
-            add(pack(HEAD_AFTER_SIZE + len(link) + len(payload), kind, time_ns, transport, flags,
-                     len(link)))  # fmt: skip
-            add(link)
-            add(payload)
-            if kind != FRAME:
-                self._links.setdefault(link, _LinkState()).note(kind, transport, flags, payload)
-        return b"".join(parts)
+        pack, fixed = RECORD_HEAD.pack, HEAD_AFTER_SIZE
+        encoded = b"".join(
+            [
+                pack(fixed + len(link) + len(payload), kind, time_ns, transport, flags, len(link))
+                + link
+                + payload
+                for kind, time_ns, transport, flags, link, payload in records
+            ]
+        )
+        if set(map(_KIND, records)) != _FRAMES_ONLY:  # connection events: rare, noted in order
+            for kind, _time_ns, transport, flags, link, payload in records:
+                if kind != FRAME:
+                    self._links.setdefault(link, _LinkState()).note(kind, transport, flags, payload)
+        return encoded
 
     def _link_states(self, time_ns: int) -> bytes:
         states = [
