@@ -151,22 +151,27 @@ def iter_records(raw: bytes, pos: int = 0) -> Iterator[Record]:
     end = len(raw)
     unpack = RECORD_HEAD.unpack_from
     head_size = RECORD_HEAD.size
+    new = tuple.__new__  # a Record without NamedTuple's keyword handling: this runs per record
+    names: dict[bytes, str] = {}
     while pos < end:
-        if end - pos < 4:
+        if end - pos < head_size:
+            if end - pos >= 4 and U32.unpack_from(raw, pos)[0] >= MAX_RECORD_SIZE:
+                raise Damaged("segment header cut short")
             raise Damaged("record cut short")
-        if U32.unpack_from(raw, pos)[0] >= MAX_RECORD_SIZE:
+        size, kind, time_ns, transport, flags, link_len = unpack(raw, pos)
+        if size >= MAX_RECORD_SIZE:
             header, pos = decode_segment_header(raw, pos)
             yield header
             continue
-        if end - pos < head_size:
-            raise Damaged("record cut short")
-        size, kind, time_ns, transport, flags, link_len = unpack(raw, pos)
         stop = pos + 4 + size
         if size < HEAD_AFTER_SIZE + link_len:
             raise Damaged(f"record of {size} bytes cannot hold its {link_len}-byte link")
         if stop > end:
             raise Damaged("record cut short")
         link_end = pos + head_size + link_len
-        link = raw[pos + head_size : link_end].decode("ascii", "replace")
-        yield Record(time_ns, kind, transport, flags, link, raw[link_end:stop])
+        key = raw[pos + head_size : link_end]
+        link = names.get(key)
+        if link is None:
+            link = names[key] = key.decode("ascii", "replace")
+        yield new(Record, (time_ns, kind, transport, flags, link, raw[link_end:stop]))
         pos = stop

@@ -97,9 +97,9 @@ def read_records(venue: str, files: Iterable[RecordingFile]) -> Iterator[Record]
     for file in files:
         with open(file.path, "rb") as stream:
             for record in _file_records(stream, file.path):
-                if record.kind != SEGMENT:
-                    last_ns = record.time_ns
+                if record[1] != SEGMENT:  # kind
                     yield record
+                    last_ns = record[0]
                 elif record.flags & SEGMENT_FRESH and last_ns is not None:
                     yield ended._replace(time_ns=last_ns + 1)
     if last_ns is not None:

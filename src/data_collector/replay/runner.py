@@ -11,6 +11,7 @@ boundaries inside ``[from, until]``: records before ``from`` only warm the cache
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -111,9 +112,10 @@ class Replayer:
         pace = _Pacer(self._speed, from_ns)
         started = time.perf_counter()
         count = 0
+        stop_after = self._stop_after if self._stop_after is not None else math.inf
         for item in self._placer:
-            now = item.time_ns
-            if self._stop_after is not None and now > self._stop_after:
+            now = item[0] if type(item) is Record else item.time_ns
+            if now > stop_after:
                 break
             clock.now_ns = now
             if not report.first_ns and (from_ns is None or now >= from_ns):
@@ -124,14 +126,15 @@ class Replayer:
                 await self._tick(item)
                 continue
             count += 1
-            if item.kind == FRAME:
-                link = by_name.get(item.link)
+            _time, kind, transport, flags, name, payload = item
+            if kind == FRAME:
+                link = by_name.get(name)
                 if link is None:
-                    self._unknown(item.link)
-                elif item.flags & FLAG_STRAY:
+                    self._unknown(name)
+                elif flags & FLAG_STRAY:
                     link.stray_frames += 1
                 else:
-                    link.on_frame(link, item.transport, item.payload, now)
+                    link.on_frame(link, transport, payload, now)
                     report.frames += 1
             else:
                 self._event(item)

@@ -68,16 +68,14 @@ class TickPlacer:
     def __iter__(self) -> Iterator[Record | Tick]:
         ahead, source = self._ahead, self._source
         while True:
-            if not ahead:
-                record = next(source, None)
-                if record is None:
-                    return
-                ahead.append(record)
-            time_ns = ahead[0].time_ns
-            if time_ns >= self._due_ns:
-                yield from self._due(time_ns)
-            record = ahead.popleft()
-            if record.kind == TICK:
+            record = ahead.popleft() if ahead else next(source, None)
+            if record is None:
+                return
+            if record[0] >= self._due_ns:  # time_ns; a clock is due: look from this record on
+                ahead.appendleft(record)
+                yield from self._due(record[0])
+                record = ahead.popleft()
+            if record[1] == TICK:  # kind
                 tick = self._recorded(record)
                 if tick is not None:
                     yield tick
