@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import ingest, latency, scale, writer_bench
+from bench import ingest, latency, recording, scale, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
@@ -38,6 +38,7 @@ class Plan:
     latency: latency.LatencySettings
     writer: writer_bench.WriterSettings
     scale: scale.ScaleSettings
+    recording: recording.RecordingSettings
     results: list[CaseResult] = field(default_factory=list)
 
 
@@ -51,6 +52,7 @@ def make_plan(quick: bool) -> Plan:
             latency=latency.LatencySettings(warmup_s=0.5, window_s=1.0, windows=3),
             writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
             scale=scale.ScaleSettings(pairs=300, duration_s=6.0, warmup_s=0.5, runs=1, quick=True),
+            recording=recording.QUICK,
         )
     return Plan(
         quick=False,
@@ -58,6 +60,7 @@ def make_plan(quick: bool) -> Plan:
         latency=latency.LatencySettings(),
         writer=writer_bench.WriterSettings(),
         scale=scale.ScaleSettings(),
+        recording=recording.RecordingSettings(),
     )
 
 
@@ -91,6 +94,7 @@ async def run(plan: Plan, tmp: str) -> dict[str, float]:
     plot_note = scale.plot(scale.median_run(analyses), plan.scale, png, tmp)
     r4, r5 = scale.tables(analyses, plan.scale, plot_note)
     plan.results += [r4, r5]
+    plan.results.append(await recording.run_case(plan.recording, tmp, log))
     for r in plan.results:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures
@@ -131,6 +135,9 @@ def targets(f: dict[str, float]) -> list[list[str]]:
     add("scale: < 200 MB RSS", rss, f"{_fmt(rss, '.0f')} MB", rss < 200)
     missed = f.get("5.missed", math.nan)
     add("scale: no missed snapshot", missed, _fmt(missed, ".0f"), missed == 0)
+    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+        cost = f.get(f"6.cost_pct_{venue}", math.nan)
+        add(f"{label}: --record costs <= +25% CPU", cost, f"{_fmt(cost, '+.1f')} %", cost <= 25)
     return rows
 
 
