@@ -248,7 +248,8 @@ def _collect(config: Config, args: argparse.Namespace, replay: ReplayOptions | N
     if args.dry_run:
         return run()
     monitoring = config.monitoring
-    url = monitoring.url if monitoring.enabled and monitoring.port else None
+    serves = monitoring.enabled and monitoring.port and replay is None  # a replay serves none
+    url = monitoring.url if serves else None
     try:
         lock = DataDirLock.acquire(config.data_dir, monitoring_url=url)
     except (DataDirBusy, OSError) as exc:

@@ -115,6 +115,12 @@ class ReplayCollector(Collector):
 def _log_finished(report: ReplayReport) -> None:
     rate = report.frames / report.wall_s if report.wall_s > 0 else 0.0
     span = max(report.last_ns - report.first_ns, 0) / 1e9
+    if not report.snapshots:
+        log.warning(
+            "replay_empty",
+            summary="Replay: no recorded snapshot second in the window: nothing captured "
+            "(check --from and --until against the recording's hours)",
+        )
     log.info(
         "replay_finished",
         frames=report.frames,
