@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from structlog.testing import capture_logs
 
+from tests.connection.loopback import Server
 from tests.helpers import Log, wait_until
 from tests.pg import (
     BackgroundLoop,
@@ -102,3 +104,12 @@ def logs() -> Iterator[Log]:
     """Every structlog event of the test, as dicts with ``event`` and ``log_level``."""
     with capture_logs() as captured:
         yield captured
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def server() -> AsyncIterator[Server]:
+    """The loopback WebSocket server the connection and replay-link tests talk to."""
+    srv = Server()
+    await srv.start()
+    yield srv
+    await srv.stop()

@@ -21,10 +21,7 @@ import pytest_asyncio
 from structlog.testing import capture_logs
 
 from data_collector.analytics.records import (
-    OpportunityClosed,
     OpportunityOpened,
-    RecordConsumer,
-    Summary,
 )
 from data_collector.cache import VenueStats
 from data_collector.collector import Collector
@@ -35,7 +32,7 @@ from data_collector.recording.reader import read_records, venue_files
 from data_collector.replay.options import resolve
 from data_collector.replay.session import ReplayCollector
 from data_collector.simulator import Simulator
-from tests.helpers import Log, events, fetch, wait_for_ticks, wait_until
+from tests.helpers import KeepRecords, Log, events, fetch, wait_for_ticks, wait_until
 from tests.pg import BackgroundLoop, PgDatabase, PgServer, fresh_database
 
 PAIRS = [Pair("BTC", "USDT"), Pair("ETH", "USDT"), Pair("SOL", "USDT")]
@@ -58,22 +55,6 @@ SELECT exchange, symbol_base, symbol_quote, bid_price, bid_qty, ask_price, ask_q
 FROM book_ticker_snapshots ORDER BY timestamp, exchange, symbol_base
 """
 UNUSED_DSN = "postgresql://nobody@127.0.0.1:1/none"
-
-
-class Records(RecordConsumer):
-    """Every analytics record, in order."""
-
-    def __init__(self) -> None:
-        self.items: list[object] = []
-
-    def opened(self, record: OpportunityOpened) -> None:
-        self.items.append(record)
-
-    def closed(self, record: OpportunityClosed) -> None:
-        self.items.append(record)
-
-    def summary(self, record: Summary) -> None:
-        self.items.append(record)
 
 
 @dataclass
@@ -160,7 +141,7 @@ async def live_run(
         async with Simulator(PAIRS, rate_hz=100) as sim:
             config = write_config(base, database.dsn, sim.urls)
             collector = Collector(config)
-            records = Records()
+            records = KeepRecords()
             with capture_logs() as logs:
                 try:
                     async with asyncio.timeout(30):
@@ -174,7 +155,7 @@ async def live_run(
                     await collector.close()
         rows = [tuple(r) for r in await fetch(database.dsn, ROWS_SQL)]
     stats = {v: msgspec.structs.replace(s) for v, s in collector.cache.stats.items()}
-    yield LiveRun(rows, logs, records.items, stats, base / "rec")
+    yield LiveRun(rows, logs, records.records, stats, base / "rec")
 
 
 async def replay(
@@ -190,7 +171,7 @@ async def replay(
     options = resolve(str(live.recording), exchanges, start=start, until=until, speed="max")
     collector = ReplayCollector(config, options, dry_run=dry_run)
     rows: list[tuple[Any, ...]] = []
-    records = Records()
+    records = KeepRecords()
     with capture_logs() as logs:
         try:
             assert await collector.start()
@@ -201,7 +182,7 @@ async def replay(
         finally:
             await collector.close()
     assert not collector.failures
-    return Run(rows, logs, records.items, dict(collector.cache.stats))
+    return Run(rows, logs, records.records, dict(collector.cache.stats))
 
 
 async def stored(database: PgDatabase) -> list[tuple[Any, ...]]:
