@@ -1,4 +1,4 @@
-"""Case 6: recording (``--record``) and replay (``--replay --speed max``).
+"""Case 7: recording (``--record``) and replay (``--replay --speed max``).
 
     python -m bench.recording [--quick]     # this case alone; updates its RESULTS.md section
 
@@ -33,7 +33,7 @@ from data_collector.recording.format import FRAME
 from data_collector.recording.reader import read_records, venue_files
 from data_collector.simulator import pairs_for
 
-TITLE = "6. Recording and replay"
+TITLE = "7. Recording and replay"
 RESULTS = BENCH_DIR / "RESULTS.md"
 
 
@@ -125,7 +125,7 @@ async def run_venue(venue: str, s: RecordingSettings, tmp: str, log: Any) -> dic
         url = (await sim.recv(timeout=30))["urls"][venue]
         for rep in range(s.reps):
             for mode in ("off", "on") if rep % 2 == 0 else ("on", "off"):
-                log(f"case 6: {venue} rep {rep + 1}/{s.reps}, recording {mode}")
+                log(f"case 7: {venue} rep {rep + 1}/{s.reps}, recording {mode}")
                 if mode == "on":
                     target = recording if rep == 0 else Path(tmp) / f"rec-{venue}-{rep}"
                     on.append(await client_run(venue, url, s, sim, tmp, target))
@@ -138,7 +138,7 @@ async def run_venue(venue: str, s: RecordingSettings, tmp: str, log: Any) -> dic
     first = on[0]
     if held != first["frames"]:
         raise RuntimeError(f"{venue}: the recording holds {held} frames of {first['frames']}")
-    log(f"case 6: {venue} replay at --speed max")
+    log(f"case 7: {venue} replay at --speed max")
     replayed = replay(recording, venue, s, tmp)
     return {
         "off_us": median([r["us_per_frame"] for r in off]),

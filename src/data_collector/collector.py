@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from data_collector.alerts.service import Alerts
 from data_collector.analytics.hub import Analytics
 from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
+from data_collector.dashboard.routes import DashboardRoutes
 from data_collector.demo import start_simulator
 from data_collector.feed_watch import FeedWatch, log_subscriptions
 from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
@@ -34,6 +36,7 @@ from data_collector.monitoring.connections import ConnectionStatusLog
 from data_collector.monitoring.health import HealthRules
 from data_collector.monitoring.server import MonitoringServer
 from data_collector.monitoring.sources import MonitoringSources
+from data_collector.outlets import attach_alerts, build_dashboard, fees_of
 from data_collector.pairs import Pair
 from data_collector.recording.format import CLOCK_ANALYTICS
 from data_collector.recording.recorder import Recorder, seconds_ns, snapshot_marker
@@ -76,6 +79,10 @@ class Collector:
     writer: SnapshotWriter | None = None
     monitoring: MonitoringServer | None = None
     recorder: Recorder | None = None
+    #: None: no alert targets configured
+    alerts: Alerts | None = None
+    #: None: monitoring (which serves the dashboard) is disabled or could not listen
+    dashboard: DashboardRoutes | None = None
 
     def __init__(self, config: Config, *, dry_run: bool = False, simulate: bool = False) -> None:
         self.config = config
@@ -104,6 +111,8 @@ class Collector:
         if not await self._build_unless_stopped():
             return False
         await self._start_monitoring()
+        if self.alerts is not None:
+            self.alerts.start()
         await self.manager.start()
         self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
         self._tasks.start(self._analytics_loop(), "analytics")
@@ -124,11 +133,14 @@ class Collector:
             steps = "stopping feeds, flushing writer" if self.writer else "stopping feeds"
             log.info("shutdown_started", summary=f"Shutting down: {steps}")
             await self._tasks.cancel_all()  # first: nothing may reach the writer after this
+            if self.dashboard is not None:
+                self.dashboard.close()  # open streams must not hold the server's shutdown
             # Feeds, monitoring and the writer wind down together, inside the 10 s budget.
             await asyncio.gather(
                 self.manager.stop(),
                 *([self.monitoring.stop()] if self.monitoring else []),
                 *([self.writer.close(WRITER_CLOSE_TIMEOUT)] if self.writer else []),
+                *([self.alerts.stop()] if self.alerts else []),
                 return_exceptions=True,
             )
         await run_cleanups(self._cleanups)
@@ -164,7 +176,7 @@ class Collector:
         self.manager = FeedManager(cache, venues, pairs, dc.connection, links=links)
         self.feed_watch = FeedWatch(self.manager, dc.connection.pair_silence_timeout)
         self.analytics = Analytics(
-            fees={name: config.exchanges[name].taker_fee or 0.0 for name in dc.exchanges},
+            fees=fees_of(config),
             arbitrage_threshold=dc.analytics.arbitrage_threshold,
             volume_threshold=dc.analytics.volume_threshold,
             spread_alert_threshold=dc.analytics.spread_alert_threshold,
@@ -191,12 +203,18 @@ class Collector:
             silent_pairs=self.feed_watch.silent_pairs,
             clock_ns=self.clock_ns,
             crashed_tasks=lambda: {f.task: f.error for f in self.failures},
+            alerts=lambda: self.alerts.counters() if self.alerts is not None else None,
         )
         self._connection_log = ConnectionStatusLog()
+        self.alerts = attach_alerts(config, self.analytics, self.manager, self.scheduler)
+        self.feed_watch.alerts = self.alerts  # pair_silent alerts
         if config.monitoring.enabled:
             rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
             m = config.monitoring
-            self.monitoring = MonitoringServer(self.sources, rules, m.host, m.port)
+            self.dashboard = DashboardRoutes(build_dashboard(config, self.analytics, self.sources))
+            self.monitoring = MonitoringServer(
+                self.sources, rules, m.host, m.port, extra_routes=self.dashboard.routes()
+            )
 
     async def _start_monitoring(self) -> None:
         """Serve /metrics and /health; a busy port costs the endpoint, never the collection."""
@@ -215,8 +233,13 @@ class Collector:
                 f"{monitoring.port} ({exc.strerror or exc}); set monitoring.port to a free port",
             )
             self.monitoring = None
+            self.dashboard = None
             return
         self.scheduler.add_observer(monitoring.after_tick)
+        if self.dashboard is not None:
+            self.scheduler.add_observer(self.dashboard.feed.after_tick)
+            url = f"{monitoring.url}/"
+            log.info("dashboard_started", url=url, summary=f"Live dashboard on {url}")
 
     def _link_factory(self) -> LinkFactory:
         """Live links, tapped when recording (a replay builds its own)."""

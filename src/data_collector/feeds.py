@@ -79,6 +79,8 @@ class VenueFeed:
         self.stats = stats
         self.rejected: dict[str, str] = {}
         self.links: list[LinkFeed] = []
+        #: why a link of this venue last lost its connection (None: none lost yet)
+        self.last_lost: str | None = None
 
 
 class LinkFeed:
@@ -273,6 +275,7 @@ class LinkFeed:
         # fresh update over the new connection.
         self.carrying_since_ns = 0
         self._mark_not_live(self._v, self.pair_indexes)
+        self.vf.last_lost = reason
         log.info(
             "quotes_not_live",
             exchange=self.vf.name,

@@ -26,6 +26,7 @@ HEALTH_STATES = ("ok", "degraded", "unhealthy")
 
 def redacted_config(config: Config) -> dict[str, Any]:
     """The effective configuration as plain data, every secret replaced."""
+    from data_collector.alerts.targets import describe_target
     from db.dsn import redact_dsn
 
     data = msgspec.to_builtins(config)
@@ -37,6 +38,7 @@ def redacted_config(config: Config) -> dict[str, Any]:
         for key in ("api_key", "api_secret"):
             if exchange.get(key):
                 exchange[key] = REDACTED
+    data["alerts"]["targets"] = [describe_target(url) for url in config.alerts.targets]
     return data
 
 

@@ -13,12 +13,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from data_collector.cache import VenueStats
 from data_collector.scheduler import TickStats
+
+if TYPE_CHECKING:
+    from data_collector.alerts.service import AlertCounters
 
 
 class WriterCounters(Protocol):
@@ -78,6 +81,8 @@ class CollectorStatus:
     open_opportunities: int
     #: essential background task -> what ended it (the collector is stopping)
     crashed_tasks: dict[str, str] = field(default_factory=dict)
+    #: None: no alert targets configured
+    alerts: AlertCounters | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class MonitoringSources:
     open_opportunities: Callable[[], int]
     #: venue -> symbols of its silent pairs
     silent_pairs: Callable[[], Mapping[str, Sequence[str]]] = dict
+    #: the alerts' counters; None when no target is configured
+    alerts: Callable[[], AlertCounters | None] = lambda: None
     clock_ns: Callable[[], int] = time.time_ns
     #: essential background task -> what ended it
     crashed_tasks: Callable[[], Mapping[str, str]] = dict
@@ -124,4 +131,5 @@ class MonitoringSources:
             database=None if database is None else DatabaseStatus.of(database),
             open_opportunities=self.open_opportunities(),
             crashed_tasks=dict(self.crashed_tasks()),
+            alerts=self.alerts(),
         )

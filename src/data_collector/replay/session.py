@@ -6,7 +6,7 @@ analytics and their log events), built the same way; only the links replay the r
 (:mod:`data_collector.replay.links`) and the clock is the recording's
 (:mod:`data_collector.replay.runner`). A replay records nothing, serves no monitoring
 endpoint (it may run beside the live collector) and stops by itself at the end of the
-recording or of ``--until``.
+recording or of ``--until``; it sends no alert (the events are past).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import msgspec
 import structlog
 
 from data_collector.collector import Collector, run_on_uvloop, run_until_stopped
-from data_collector.config import Config, RecordConfig
+from data_collector.config import Config
+from data_collector.config_schema import AlertsConfig, RecordConfig
 from data_collector.manager import LinkFactory
-from data_collector.pairs import Pair
 from data_collector.recording.format import CLOCK_ANALYTICS, CLOCK_SNAPSHOT
 from data_collector.recording.reader import merge, read_records, select
 from data_collector.recording.recorder import seconds_ns
@@ -39,8 +39,14 @@ class ReplayCollector(Collector):
     """A :class:`Collector` fed by a recording on a virtual clock."""
 
     def __init__(self, config: Config, options: ReplayOptions, *, dry_run: bool = False) -> None:
-        # a replay never records (it would record itself)
-        super().__init__(msgspec.structs.replace(config, record=RecordConfig()), dry_run=dry_run)
+        replay_config = msgspec.structs.replace(
+            config,
+            record=RecordConfig(),  # it would record itself
+            alerts=AlertsConfig(),  # past events notify nobody
+            # no /health, /metrics, dashboard: the port may be the live collector's
+            monitoring=msgspec.structs.replace(config.monitoring, enabled=False),
+        )
+        super().__init__(replay_config, dry_run=dry_run)
         self.options = options
         self.virtual = VirtualClock()
         self.clock = self.virtual.time
@@ -58,10 +64,6 @@ class ReplayCollector(Collector):
 
     def _link_factory(self) -> LinkFactory:
         return self.links.make
-
-    def _assemble(self, pairs: list[Pair], urls: dict[str, str]) -> None:
-        super()._assemble(pairs, urls)
-        self.monitoring = None  # no /health, /metrics: the port may be the live collector's
 
     async def _replay(self) -> None:
         options, dc = self.options, self.config.data_collector
