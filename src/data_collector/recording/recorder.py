@@ -73,41 +73,47 @@ def snapshot_marker(recorder: Recorder, interval: float) -> TickObserver:
     return note
 
 
-class _Discard(list[Pending]):
+def _discard(_record: Pending) -> None:
     """Where a stopped recording's records go: nowhere."""
-
-    def append(self, _record: Pending) -> None:
-        pass
-
-
-_NOWHERE = _Discard()
 
 
 class _VenueBuffer:
+    """One venue's records waiting for the worker. The list is emptied in place, never
+    replaced, so the taps can keep its ``append``."""
+
     def __init__(self) -> None:
         self.records: list[Pending] = []
+        self.append = self.records.append
 
     def take(self) -> list[Pending]:
-        batch, self.records = self.records, []
+        batch = self.records.copy()
+        self.records.clear()
         return batch
+
+    def stop(self) -> None:
+        self.append = _discard
+        self.records.clear()
 
 
 class _Tap:
     """One link's tap (a :class:`LinkTap`): each call appends one record to its venue's
     buffer."""
 
-    __slots__ = ("_buffer", "_link")
+    __slots__ = ("_append", "_link")
 
     def __init__(self, buffer: _VenueBuffer, link: str) -> None:
-        self._buffer = buffer
+        self._append = buffer.append  # one call per frame: the list's own append
         self._link = link.encode("ascii")
 
+    def stop(self) -> None:
+        self._append = _discard
+
     def frame(self, transport_id: int, data: bytes, receive_ns: int, binary: bool) -> None:
-        self._buffer.records.append((FRAME, receive_ns, transport_id, binary, self._link, data))
+        self._append((FRAME, receive_ns, transport_id, binary, self._link, data))
 
     def stray(self, transport_id: int, data: bytes, receive_ns: int, binary: bool) -> None:
         flags = FLAG_STRAY | (FLAG_BINARY if binary else 0)
-        self._buffer.records.append((FRAME, receive_ns, transport_id, flags, self._link, data))
+        self._append((FRAME, receive_ns, transport_id, flags, self._link, data))
 
     def opened(self, transport_id: int, rotation: bool, reconnect: bool) -> None:
         flags = (FLAG_ROTATION if rotation else 0) | (FLAG_RECONNECT if reconnect else 0)
@@ -127,8 +133,7 @@ class _Tap:
         self._event(CLOSED, transport_id, 0, reason.encode())
 
     def _event(self, kind: int, transport_id: int, flags: int, payload: bytes) -> None:
-        record = (kind, time.time_ns(), transport_id, flags, self._link, payload)
-        self._buffer.records.append(record)
+        self._append((kind, time.time_ns(), transport_id, flags, self._link, payload))
 
 
 class Recorder:
@@ -138,6 +143,7 @@ class Recorder:
         self.root = root
         self._flush_every = flush_every
         self._buffers: dict[str, _VenueBuffer] = {}
+        self._taps: list[_Tap] = []
         self._files: dict[str, VenueFiles] = {}
         self._worker = FileWorker()
         self._task: asyncio.Task[None] | None = None
@@ -153,8 +159,10 @@ class Recorder:
             buffer = self._buffers[venue] = _VenueBuffer()
             self._files[venue] = VenueFiles(self.root, venue)
             if self.failed is not None:
-                buffer.records = _NOWHERE
-        return _Tap(buffer, link)
+                buffer.stop()
+        tap = _Tap(buffer, link)
+        self._taps.append(tap)
+        return tap
 
     def link_factory(
         self, venue: str, name: str, url: str, settings: ConnectionSettings, **kwargs: Any
@@ -169,7 +177,7 @@ class Recorder:
         payload = TICK_PAYLOAD.pack(boundary_ns, interval_ns)
         record = (TICK, time.time_ns(), 0, clock, b"", payload)
         for buffer in self._buffers.values():
-            buffer.records.append(record)
+            buffer.append(record)
 
     @property
     def bytes_written(self) -> int:
@@ -264,7 +272,9 @@ class Recorder:
             return
         self.failed = reason
         for buffer in self._buffers.values():
-            buffer.records = _NOWHERE
+            buffer.stop()
+        for tap in self._taps:
+            tap.stop()
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
         log.error(
