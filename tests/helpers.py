@@ -78,8 +78,9 @@ def make_config(
     tmp_path: Path, sim: Simulator, pairs: list[Pair], dsn: str, **extra: str
 ) -> Config:
     """A collector config for every venue the simulator serves (written to
-    ``tmp_path/config.yaml``). ``extra`` may set ``analytics_interval``, ``monitoring_port``
-    and, as YAML flow mappings, ``connection``, ``analytics`` and ``alerts``."""
+    ``tmp_path/config.yaml``). ``extra`` may set ``analytics_interval``, ``monitoring_port``,
+    ``buffer_max_rows`` and, as YAML flow mappings, ``connection``, ``analytics`` and
+    ``alerts``."""
     symbols = ", ".join(f'"{p}"' for p in pairs)
     exchanges = "\n".join(
         f'  {name}: {{websocket_url: "{url}"'
@@ -98,7 +99,7 @@ data_collector:
   analytics: {extra.get("analytics", "{}")}
 exchanges:
 {exchanges}
-database: {{dsn: "{dsn}"}}
+database: {{dsn: "{dsn}", buffer_max_rows: {extra.get("buffer_max_rows", 0)}}}
 monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
 alerts: {extra.get("alerts", "{}")}
 """

@@ -29,6 +29,7 @@ from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.dashboard.routes import DashboardRoutes
 from data_collector.demo import start_simulator
+from data_collector.embedded_watch import ServerWatchStatus
 from data_collector.feed_watch import FeedWatch, log_subscriptions
 from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
 from data_collector.manager import FeedManager, LinkFactory, live_link
@@ -43,6 +44,7 @@ from data_collector.recording.recorder import Recorder, seconds_ns, snapshot_mar
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.startup import (
     WRITER_CLOSE_TIMEOUT,
+    Database,
     StartupError,
     start_database,
     writer_progress,
@@ -77,6 +79,8 @@ class Collector:
     #: what monitoring (and the connection status line) reads of this collector
     sources: MonitoringSources
     writer: SnapshotWriter | None = None
+    #: the writer and the embedded server's watch; None in a dry run
+    database: Database | None = None
     monitoring: MonitoringServer | None = None
     recorder: Recorder | None = None
     #: None: no alert targets configured
@@ -111,6 +115,7 @@ class Collector:
         if not await self._build_unless_stopped():
             return False
         await self._start_monitoring()
+        self._adopt_database_tasks()
         if self.alerts is not None:
             self.alerts.start()
         await self.manager.start()
@@ -145,6 +150,10 @@ class Collector:
             )
         await run_cleanups(self._cleanups)
 
+    def _adopt_database_tasks(self) -> None:
+        for task in self.database.tasks if self.database is not None else ():
+            self._tasks.adopt(task)  # the writer's loops, the server's watch: ended by close()
+
     async def _build_unless_stopped(self) -> bool:
         if not await _unless_stopped(self._build(), self._stop):
             log.info("startup_interrupted", summary="Stopped during start-up")
@@ -160,7 +169,8 @@ class Collector:
         if self.simulate:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
-            self.writer = await start_database(config, pairs, self._cleanups)
+            self.database = await start_database(config, pairs, self._cleanups)
+            self.writer = self.database.writer
         if config.record.enabled:
             self.recorder = Recorder(Path(config.record.dir))
             await self.recorder.start()
@@ -199,6 +209,7 @@ class Collector:
             connections=self.manager.connections,
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
+            database_server=self._server_status,
             open_opportunities=lambda: self.analytics.open_opportunities,
             silent_pairs=self.feed_watch.silent_pairs,
             clock_ns=self.clock_ns,
@@ -215,6 +226,10 @@ class Collector:
             self.monitoring = MonitoringServer(
                 self.sources, rules, m.host, m.port, extra_routes=self.dashboard.routes()
             )
+
+    def _server_status(self) -> ServerWatchStatus | None:
+        watch = self.database.watch if self.database is not None else None
+        return watch.status() if watch is not None else None
 
     async def _start_monitoring(self) -> None:
         """Serve /metrics and /health; a busy port costs the endpoint, never the collection."""
@@ -355,7 +370,8 @@ def _stopped(collector: Collector) -> int:
     if stats is not None and stats.rows_dropped:
         why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
         fields["rows_lost"] = stats.rows_dropped
-        problems.append(f"{stats.rows_dropped} rows were lost ({why})")
+        lost = plural(stats.rows_dropped, "row")
+        problems.append(f"{lost} {'was' if stats.rows_dropped == 1 else 'were'} lost ({why})")
     if not problems:
         log.info("collector_stopped", **fields, summary="Collector stopped cleanly")
         return 0

@@ -33,6 +33,7 @@ from data_collector.venues.base import (
     Venue,
     VenueError,
 )
+from data_collector.wording import plural
 
 log = structlog.get_logger("data_collector.manager")
 
@@ -206,7 +207,8 @@ class LinkFeed:
             transport=tid,
             channels=len(self.symbols),
             rotation=tid == link.replacement_id,
-            summary=f"{self.vf.name}: {link.name} subscribed to {len(self.symbols)} channels",
+            summary=f"{self.vf.name}: {link.name} subscribed to "
+            f"{plural(len(self.symbols), 'channel')}",
         )
         self._ready(link, tid)
 
@@ -223,7 +225,7 @@ class LinkFeed:
             link=link.name,
             transport=tid,
             channels=len(missing),
-            summary=f"{self.vf.name}: {link.name} asks again for {len(missing)} channels",
+            summary=f"{self.vf.name}: {link.name} asks again for {plural(len(missing), 'channel')}",
         )
 
     def _ready(self, link: Link, tid: int) -> None:

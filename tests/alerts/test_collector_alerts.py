@@ -91,7 +91,7 @@ async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delayin
     assert f"sell GATEIO {format_price(float(bid))}" in opened["message"]
     assert "size 2.5" in opened["message"]
     down = next(m for m in good.messages if m["title"] == "GATEIO down")
-    assert "0/1 connections up" in down["message"]
+    assert "0/1 connection up" in down["message"]
     assert sample(metrics, "collector_alerts_sent_total", target="json") >= 5
     assert sample(metrics, "collector_alerts_failed_total", target="json-2") >= 1
     assert sample(metrics, "collector_alerts_failed_total", target="json-3") >= 1

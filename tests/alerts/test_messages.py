@@ -30,7 +30,7 @@ def test_a_close_says_how_long_it_lasted_and_shares_the_opening_key() -> None:
 def test_venue_and_pair_events_name_the_venue_and_the_reason() -> None:
     down = word(VenueDown("gateio", "silence_timeout", 0, 1))
     assert (down.event, down.title, down.kind) == ("venue_down", "GATEIO down", "failure")
-    assert "0/1 connections up (silence_timeout)" in down.body
+    assert "0/1 connection up (silence_timeout)" in down.body
     up = word(VenueUp("gateio", 125.0))
     assert (up.event, up.key) == ("venue_up", down.key)
     assert "after 2m05s down" in up.body

@@ -13,6 +13,7 @@ from data_collector.alerts.messages import probe_message
 from data_collector.alerts.sender import TargetSender
 from data_collector.alerts.targets import describe_target, quiet_apprise, target_labels
 from data_collector.config_schema import AlertsConfig
+from data_collector.wording import plural
 
 
 async def send_test_alerts(config: AlertsConfig, timeout_s: float | None = None) -> int:
@@ -31,7 +32,7 @@ async def send_test_alerts(config: AlertsConfig, timeout_s: float | None = None)
             sender.close()
     shown = [describe_target(url) for url in urls]
     width = max(len(s) for s in shown)
-    print(f"Test alert sent to {len(urls)} target(s):")
+    print(f"Test alert sent to {plural(len(urls), 'target')}:")
     for name, error in zip(shown, errors, strict=True):
         print(f"  {name:<{width}}  {'ok' if error is None else f'FAILED: {error}'}")
     failed = sum(error is not None for error in errors)

@@ -21,6 +21,7 @@ import structlog
 
 from data_collector.alerts.messages import Alert, digest
 from data_collector.alerts.sender import TargetSender
+from data_collector.wording import plural
 
 log = structlog.get_logger("data_collector.alerts")
 
@@ -132,5 +133,5 @@ class TargetDelivery:
             error=error,
             attempts=self.settings.attempts,
             summary=f"[ALERTS] Cannot deliver to {self.shown}: {error} "
-            f"({self.settings.attempts} attempts); will keep trying with the next alerts",
+            f"({plural(self.settings.attempts, 'attempt')}); will keep trying with the next alerts",
         )

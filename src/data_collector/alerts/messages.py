@@ -18,6 +18,7 @@ from data_collector.analytics.formatting import (
     format_qty,
 )
 from data_collector.analytics.records import OpportunityClosed, OpportunityOpened
+from data_collector.wording import plural
 
 #: apprise's notify types, as plain strings, least to most severe
 SEVERITY = ("info", "success", "warning", "failure")
@@ -92,7 +93,7 @@ def _closed(r: OpportunityClosed) -> Alert:
         title=f"Closed {symbol}: buy {buy}, sell {sell} after {took}",
         body=(
             f"{symbol}: buy {buy}, sell {sell} closed after {took} "
-            f"({r.ticks} ticks), peak {r.peak_net_pct:.2f}% net"
+            f"({plural(r.ticks, 'tick')}), peak {r.peak_net_pct:.2f}% net"
         ),
         line=f"{symbol}: buy {buy}, sell {sell} closed after {took}, "
         f"peak {r.peak_net_pct:.2f}% net",
@@ -102,7 +103,7 @@ def _closed(r: OpportunityClosed) -> Alert:
 
 def _venue_down(r: VenueDown) -> Alert:
     venue = r.exchange.upper()
-    state = f"{r.connections_up}/{r.connections_expected} connections up"
+    state = f"{r.connections_up}/{plural(r.connections_expected, 'connection')} up"
     return Alert(
         event="venue_down",
         key=("venue", r.exchange),
@@ -149,9 +150,9 @@ def digest(alerts: list[Alert]) -> Alert:
     return Alert(
         event="digest",
         key=("digest",),
-        title=f"{count} alerts ({', '.join(events)})",
+        title=f"{plural(count, 'alert')} ({', '.join(events)})",
         body="\n".join(lines),
-        line=f"{count} alerts",
+        line=plural(count, "alert"),
         kind=max((a.kind for a in alerts), key=SEVERITY.index),
         count=count,
     )

@@ -57,6 +57,7 @@ class ReplayCollector(Collector):
     async def start(self) -> bool:
         if not await self._build_unless_stopped():
             return False
+        self._adopt_database_tasks()
         await self.manager.start()
         self._tasks.start(self._replay(), "replay", finite=True)
         self.started.set()
