@@ -43,7 +43,7 @@ class RecordingSettings:
     rate: float = 20_000.0
     warmup_s: float = 1.0
     window_s: float = 3.0
-    reps: int = 5
+    reps: int = 7
     venues: tuple[str, ...] = ("gateio", "mexc")
 
 
@@ -146,6 +146,7 @@ async def run_venue(venue: str, s: RecordingSettings, tmp: str, log: Any) -> dic
     paired = [b["us_per_frame"] / a["us_per_frame"] - 1 for a, b in zip(off, on, strict=True)]
     return {
         "cost_pct": median(paired) * 100,
+        "cost_range": (min(paired) * 100, max(paired) * 100),
         "off_us": median([r["us_per_frame"] for r in off]),
         "on_us": median([r["us_per_frame"] for r in on]),
         "off_cpu": median([r["cpu_pct"] for r in off]),
@@ -177,7 +178,7 @@ async def run_case(s: RecordingSettings, tmp: str, log: Any) -> CaseResult:
                 f"{r['rate']:,.0f}",
                 f"{r['off_us']:.1f} ({r['off_cpu']:.0f} %)",
                 f"{r['on_us']:.1f} ({r['on_cpu']:.0f} %)",
-                f"{cost:+.1f} %",
+                f"{cost:+.1f} % ({r['cost_range'][0]:+.0f}..{r['cost_range'][1]:+.0f} %)",
                 f"{r['bytes_per_frame']:.1f} ({r['raw_per_frame'] / r['bytes_per_frame']:.1f}x)",
                 f"{r['replay_fps']:,.0f}",
                 f"{r['replay_frames']:,} / {r['replay_snapshots']}",
@@ -212,7 +213,7 @@ async def run_case(s: RecordingSettings, tmp: str, log: Any) -> CaseResult:
             "frames/s",
             "µs/frame (CPU) not recording",
             "µs/frame (CPU) recording",
-            "cost",
+            "cost (min..max)",
             "bytes/frame on disk",
             "replay frames/s at max",
             "replayed frames / snapshots",
