@@ -1,4 +1,4 @@
-"""Case 7: recording (``--record``) and replay (``--replay --speed max``).
+"""Case 8: recording (``--record``) and replay (``--replay --speed max``).
 
     python -m bench.recording [--quick]     # this case alone; updates its RESULTS.md section
 
@@ -33,7 +33,7 @@ from data_collector.recording.format import FRAME
 from data_collector.recording.reader import read_records, venue_files
 from data_collector.simulator import pairs_for
 
-TITLE = "7. Recording and replay"
+TITLE = "8. Recording and replay"
 RESULTS = BENCH_DIR / "RESULTS.md"
 
 
@@ -127,7 +127,7 @@ async def run_venue(venue: str, s: RecordingSettings, tmp: str, log: Any) -> dic
         url = (await sim.recv(timeout=30))["urls"][venue]
         for rep in range(s.reps):
             for mode in ("off", "on") if rep % 2 == 0 else ("on", "off"):
-                log(f"case 7: {venue} rep {rep + 1}/{s.reps}, recording {mode}")
+                log(f"case 8: {venue} rep {rep + 1}/{s.reps}, recording {mode}")
                 if mode == "on":
                     target = recording if rep == 0 else Path(tmp) / f"rec-{venue}-{rep}"
                     on.append(await client_run(venue, url, s, sim, tmp, target))
@@ -140,7 +140,7 @@ async def run_venue(venue: str, s: RecordingSettings, tmp: str, log: Any) -> dic
     first = on[0]
     if held != first["frames"]:
         raise RuntimeError(f"{venue}: the recording holds {held} frames of {first['frames']}")
-    log(f"case 7: {venue} replay at --speed max, {REPLAYS} times")
+    log(f"case 8: {venue} replay at --speed max, {REPLAYS} times")
     runs = [replay(recording, venue, s, tmp) for _ in range(REPLAYS)]
     replayed = sorted(runs, key=lambda r: r["frames_per_s"])[REPLAYS // 2]  # the median run
     paired = [b["us_per_frame"] / a["us_per_frame"] - 1 for a, b in zip(off, on, strict=True)]
@@ -224,14 +224,19 @@ async def run_case(s: RecordingSettings, tmp: str, log: Any) -> CaseResult:
     )
 
 
+def section(result: CaseResult) -> str:
+    """This case's section of RESULTS.md (the last one: after the storage case's)."""
+    stamp = f"Measured by `python -m bench.recording` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."
+    lines = [f"## {result.title}", "", stamp, "", markdown_table(result.headers, result.rows), ""]
+    lines += [f"- {note}" for note in result.notes] + [""]
+    return "\n".join(lines)
+
+
 def update_results(result: CaseResult, path: Path = RESULTS) -> None:
     """Replace (or append) this case's section of RESULTS.md, leaving the others alone."""
-    section = [f"## {result.title}", "", markdown_table(result.headers, result.rows), ""]
-    section += [f"- {note}" for note in result.notes] + [""]
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^## {re.escape(TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
-    stamp = f"Measured by `python -m bench.recording` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC."
-    body = "\n".join([section[0], "", stamp, *section[1:]]) + "\n"
+    pattern = re.compile(rf"^## {re.escape(TITLE)}\n.*?(?=^## |^<!-- |\Z)", re.S | re.M)
+    body = section(result)
     text = pattern.sub(body, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + body
     path.write_text(text)
 

@@ -90,4 +90,11 @@ def test_the_recording_case_replaces_only_its_own_section(tmp_path: Path) -> Non
     text = path.read_text()
     assert text.count(f"## {TITLE}") == 1 and "+6 %" in text and "+5 %" not in text
     assert text.startswith("# Benchmark results\n\n## 5. Scale\n\nkept\n")
+    # a section after it (the storage case's, between markers) is left alone too
+    path.write_text(
+        text.replace(f"## {TITLE}", "<!-- x:begin -->\n## 7. X\n<!-- x:end -->\n## " + TITLE)
+    )
+    update_results(first, path)
+    assert "<!-- x:begin -->\n## 7. X\n<!-- x:end -->\n" in path.read_text()
+    assert "+5 %" in path.read_text() and "+6 %" not in path.read_text()
     assert "Measured by `python -m bench.recording` on " in text

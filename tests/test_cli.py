@@ -34,6 +34,7 @@ from tests.helpers import wait_until
 def test_help_lists_every_flag(tmp_path: Path) -> None:
     out = run_cli("--help", cwd=tmp_path).stdout
     flags = ("--config", "--status", "--dry-run", "--symbols", "--log-level", "--log-format")
+    flags += ("--archive", "--query", "--format")
     for flag in (*flags, "--record", "--replay", "--from", "--until", "--speed"):
         assert flag in out
     words = " ".join(out.split())  # argparse wraps the description

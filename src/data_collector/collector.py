@@ -16,9 +16,8 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -31,7 +30,13 @@ from data_collector.dashboard.routes import DashboardRoutes
 from data_collector.demo import start_simulator
 from data_collector.embedded_watch import ServerWatchStatus
 from data_collector.feed_watch import FeedWatch, log_subscriptions
-from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
+from data_collector.lifecycle import (
+    Cleanup,
+    TaskFailure,
+    TaskSupervisor,
+    run_cleanups,
+    run_on_uvloop,
+)
 from data_collector.manager import FeedManager, LinkFactory, live_link
 from data_collector.monitoring.connections import ConnectionStatusLog
 from data_collector.monitoring.health import HealthRules
@@ -39,8 +44,7 @@ from data_collector.monitoring.server import MonitoringServer
 from data_collector.monitoring.sources import MonitoringSources
 from data_collector.outlets import attach_alerts, build_dashboard, fees_of
 from data_collector.pairs import Pair
-from data_collector.recording.format import CLOCK_ANALYTICS
-from data_collector.recording.recorder import Recorder, seconds_ns, snapshot_marker
+from data_collector.recording.recorder import Recorder, start_recorder
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.startup import (
     WRITER_CLOSE_TIMEOUT,
@@ -48,6 +52,12 @@ from data_collector.startup import (
     StartupError,
     start_database,
     writer_progress,
+)
+from data_collector.storage_job import (
+    JOB_DUCKDB_MEMORY,
+    JOB_DUCKDB_THREADS,
+    StorageJob,
+    maintenance_settings,
 )
 from data_collector.venues import get_venue
 from data_collector.wording import plural
@@ -65,11 +75,8 @@ EXIT_NOT_CLEAN = 1
 
 class Collector:
     """Everything one running collector owns. The parts exist once :meth:`start` built them.
-
-    ``clock``/``clock_ns`` are what the snapshot scheduler and the status lines read as now
-    (a replay sets its virtual clock); with ``record.enabled`` a :class:`Recorder` taps every
-    link and notes every tick.
-    """
+    ``clock``/``clock_ns`` are now to the scheduler and the status lines (a replay's: virtual);
+    with ``record.enabled`` a :class:`Recorder` taps every link and notes every tick."""
 
     cache: QuoteCache
     manager: FeedManager
@@ -83,6 +90,8 @@ class Collector:
     database: Database | None = None
     monitoring: MonitoringServer | None = None
     recorder: Recorder | None = None
+    #: partitions, archive and retention after each midnight UTC (None in a dry run)
+    storage: StorageJob | None = None
     #: None: no alert targets configured
     alerts: Alerts | None = None
     #: None: monitoring (which serves the dashboard) is disabled or could not listen
@@ -112,19 +121,27 @@ class Collector:
 
     async def start(self) -> bool:
         """Start every part; False when :meth:`stop` came first. Raises :class:`StartupError`."""
-        if not await self._build_unless_stopped():
+        if not await _unless_stopped(self._build(), self._stop):
+            log.info("startup_interrupted", summary="Stopped during start-up")
             return False
         await self._start_monitoring()
-        self._adopt_database_tasks()
+        for task in self.database.tasks if self.database is not None else ():
+            self._tasks.adopt(task)  # the writer's loops, the server's watch: ended by close()
         if self.alerts is not None:
             self.alerts.start()
         await self.manager.start()
-        self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
-        self._tasks.start(self._analytics_loop(), "analytics")
-        self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
-        self._tasks.start(self.feed_watch.run(), "feed-watch")
+        self._start_tasks()
         self.started.set()
         return True
+
+    def _start_tasks(self) -> None:
+        """The loops that run as long as the collector (a replay runs its own instead)."""
+        self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
+        self._tasks.start(self._analytics_loop(), "analytics")
+        if self.storage is not None:
+            self._tasks.start(self.storage.run(), "storage-maintenance", essential=False)
+        self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
+        self._tasks.start(self.feed_watch.run(), "feed-watch")
 
     async def wait_stopped(self, duration: float | None = None) -> None:
         """Return once :meth:`stop` was called, or after ``duration`` seconds."""
@@ -150,16 +167,6 @@ class Collector:
             )
         await run_cleanups(self._cleanups)
 
-    def _adopt_database_tasks(self) -> None:
-        for task in self.database.tasks if self.database is not None else ():
-            self._tasks.adopt(task)  # the writer's loops, the server's watch: ended by close()
-
-    async def _build_unless_stopped(self) -> bool:
-        if not await _unless_stopped(self._build(), self._stop):
-            log.info("startup_interrupted", summary="Stopped during start-up")
-            return False
-        return True
-
     async def _build(self) -> None:
         config, dc = self.config, self.config.data_collector
         pairs = config.pairs
@@ -171,10 +178,11 @@ class Collector:
         if not self.dry_run:
             self.database = await start_database(config, pairs, self._cleanups)
             self.writer = self.database.writer
-        if config.record.enabled:
-            self.recorder = Recorder(Path(config.record.dir))
-            await self.recorder.start()
-            self._cleanups.append(self.recorder.close)
+            settings = maintenance_settings(
+                config, threads=JOB_DUCKDB_THREADS, memory=JOB_DUCKDB_MEMORY
+            )
+            self.storage = StorageJob(self.database.dsn, settings)
+        self.recorder = await start_recorder(config.record, self._cleanups)
         self._assemble(pairs, urls)
         self._built = True
 
@@ -203,7 +211,7 @@ class Collector:
             clock=self.clock,
         )
         if self.recorder is not None:
-            self.scheduler.add_observer(snapshot_marker(self.recorder, dc.snapshot_interval))
+            self.scheduler.add_observer(self.recorder.snapshot_observer(dc.snapshot_interval))
         self.sources = MonitoringSources(
             venue_stats=cache.stats,
             connections=self.manager.connections,
@@ -265,11 +273,10 @@ class Collector:
         # Half a snapshot interval off the snapshot boundaries, so the summary (and its burst of
         # log lines) never delays a snapshot tick.
         offset = dc.snapshot_interval / 2
-        interval_ns = seconds_ns(dc.analytics_interval)
         async for boundary, _missed in wall_clock_ticks(dc.analytics_interval, offset=offset):
             self.summarize()
             if self.recorder is not None:
-                self.recorder.tick(CLOCK_ANALYTICS, seconds_ns(boundary), interval_ns)
+                self.recorder.summarized(boundary, dc.analytics_interval)
 
     def summarize(self) -> None:
         """One analytics summary of the cache as it is now, and the connection status lines."""
@@ -316,15 +323,6 @@ def run_collector(
 ) -> int:
     """Blocking entry point for the CLI: runs under uvloop when available."""
     return run_on_uvloop(run_async(config, dry_run=dry_run, simulate=simulate, duration=duration))
-
-
-def run_on_uvloop(main: Coroutine[Any, Any, int]) -> int:
-    """Run ``main`` to its end under uvloop when available; its result."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 async def run_async(

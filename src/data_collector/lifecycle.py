@@ -171,3 +171,12 @@ async def run_cleanups(cleanups: list[Cleanup]) -> None:
         except Exception as exc:  # shutdown must go on whatever one step raised
             log.error("cleanup_failed", error=repr(exc))
     cleanups.clear()
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` to its end under uvloop when available; its result (the exit code)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
+        return asyncio.run(main)
+    return uvloop.run(main)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ from typing import Any
 import structlog
 
 from data_collector.cache import Snapshot
+from data_collector.config_schema import RecordConfig
 from data_collector.connection import ConnectionSettings, Link
 from data_collector.connection.tap import LinkTap
 from data_collector.recording.files import Pending, RecordingError, VenueFiles
 from data_collector.recording.format import (
+    CLOCK_ANALYTICS,
     CLOCK_SNAPSHOT,
     CLOSED,
     FLAG_BINARY,
@@ -62,16 +65,16 @@ def seconds_ns(seconds: float) -> int:
     return round(seconds * 1000) * 1_000_000
 
 
-def snapshot_marker(recorder: Recorder, interval: float) -> TickObserver:
-    """A scheduler observer that notes each snapshot tick in the recording."""
-    interval_ns = seconds_ns(interval)
-
-    def note(_snap: Snapshot, stats: TickStats) -> None:
-        if stats.last_tick_time is not None:
-            boundary_ns = (stats.last_tick_time - _EPOCH) // _MICROSECOND * 1000
-            recorder.tick(CLOCK_SNAPSHOT, boundary_ns, interval_ns)
-
-    return note
+async def start_recorder(
+    config: RecordConfig, cleanups: list[Callable[[], Awaitable[None]]]
+) -> Recorder | None:
+    """The collector's recorder when ``record.enabled`` (its close registered), else None."""
+    if not config.enabled:
+        return None
+    recorder = Recorder(Path(config.dir))
+    await recorder.start()
+    cleanups.append(recorder.close)
+    return recorder
 
 
 def _discard(_record: Pending) -> None:
@@ -179,6 +182,21 @@ class Recorder:
         record = (TICK, time.time_ns(), 0, clock, b"", payload)
         for buffer in self._buffers.values():
             buffer.append(record)
+
+    def snapshot_observer(self, interval: float) -> TickObserver:
+        """A scheduler observer that notes each snapshot tick (``interval`` seconds apart)."""
+        interval_ns = seconds_ns(interval)
+
+        def note(_snap: Snapshot, stats: TickStats) -> None:
+            if stats.last_tick_time is not None:
+                boundary_ns = (stats.last_tick_time - _EPOCH) // _MICROSECOND * 1000
+                self.tick(CLOCK_SNAPSHOT, boundary_ns, interval_ns)
+
+        return note
+
+    def summarized(self, boundary: float, interval: float) -> None:
+        """Note an analytics summary of the boundary ``boundary`` (seconds since the epoch)."""
+        self.tick(CLOCK_ANALYTICS, seconds_ns(boundary), seconds_ns(interval))
 
     @property
     def bytes_written(self) -> int:

@@ -16,9 +16,10 @@ import asyncio
 import msgspec
 import structlog
 
-from data_collector.collector import Collector, run_on_uvloop, run_until_stopped
+from data_collector.collector import Collector, run_until_stopped
 from data_collector.config import Config
 from data_collector.config_schema import AlertsConfig, RecordConfig
+from data_collector.lifecycle import run_on_uvloop
 from data_collector.manager import LinkFactory
 from data_collector.recording.format import CLOCK_ANALYTICS, CLOCK_SNAPSHOT
 from data_collector.recording.reader import merge, read_records, select
@@ -54,14 +55,8 @@ class ReplayCollector(Collector):
         self.links = ReplayLinks()
         self.report: ReplayReport | None = None
 
-    async def start(self) -> bool:
-        if not await self._build_unless_stopped():
-            return False
-        self._adopt_database_tasks()
-        await self.manager.start()
+    def _start_tasks(self) -> None:
         self._tasks.start(self._replay(), "replay", finite=True)
-        self.started.set()
-        return True
 
     def _link_factory(self) -> LinkFactory:
         return self.links.make
