@@ -233,6 +233,8 @@ def check_flags(args: argparse.Namespace) -> None:
         ("--record", args.record),
         ("--status", args.status),
         ("--test-alerts", args.test_alerts),
+        ("--archive", args.archive),
+        ("--query", args.query is not None),
     ):
         if given:
             raise ConfigError(f"--replay: cannot be combined with {flag}")
