@@ -15,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import dashboard, ingest, latency, scale, writer_bench
+from bench import dashboard, ingest, latency, recording, scale, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
     ccxt_versions,
     ensure_ccxt_venv,
+    markdown_table,
     project_versions,
     system_facts,
 )
@@ -39,7 +40,10 @@ class Plan:
     scale: scale.ScaleSettings
     #: no pair counts: the case is left out (quick mode; run python -m bench.dashboard)
     dashboard: dashboard.DashboardSettings
+    recording: recording.RecordingSettings
     results: list[CaseResult] = field(default_factory=list)
+    #: the recording case, written after the storage case's section (case 8 after case 7)
+    last: CaseResult | None = None
 
 
 def make_plan(quick: bool) -> Plan:
@@ -53,6 +57,7 @@ def make_plan(quick: bool) -> Plan:
             writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
             scale=scale.ScaleSettings(pairs=300, duration_s=6.0, warmup_s=0.5, runs=1, quick=True),
             dashboard=dashboard.DashboardSettings(pairs=()),
+            recording=recording.QUICK,
         )
     return Plan(
         quick=False,
@@ -61,6 +66,7 @@ def make_plan(quick: bool) -> Plan:
         writer=writer_bench.WriterSettings(),
         scale=scale.ScaleSettings(),
         dashboard=dashboard.DashboardSettings(),
+        recording=recording.RecordingSettings(),
     )
 
 
@@ -96,7 +102,8 @@ async def run(plan: Plan, tmp: str) -> dict[str, float]:
     plan.results += [r4, r5]
     if plan.dashboard.pairs:
         plan.results.append(await dashboard.run_case(plan.dashboard, tmp, log))
-    for r in plan.results:
+    plan.last = await recording.run_case(plan.recording, tmp, log)
+    for r in [*plan.results, plan.last] if plan.last else plan.results:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures
 
@@ -136,13 +143,10 @@ def targets(f: dict[str, float]) -> list[list[str]]:
     add("scale: < 200 MB RSS", rss, f"{_fmt(rss, '.0f')} MB", rss < 200)
     missed = f.get("5.missed", math.nan)
     add("scale: no missed snapshot", missed, _fmt(missed, ".0f"), missed == 0)
+    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+        cost = f.get(f"8.cost_pct_{venue}", math.nan)
+        add(f"{label}: --record costs <= +25% CPU", cost, f"{_fmt(cost, '+.1f')} %", cost <= 25)
     return rows
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: float) -> str:
@@ -226,10 +230,11 @@ def main() -> int:
 
         figures = uvloop.run(run(plan, tmp))
     text = render(plan, figures, started, time.perf_counter() - t0)
+    tail = recording.section(plan.last) if plan.last else ""
     if plan.quick:
-        print(text)
+        print(text + tail)
     else:
-        RESULTS.write_text(text + storage_section())
+        RESULTS.write_text(text + storage_section() + "\n" + tail)
         log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)} and {SCALE_PNG.name}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     print(summary_line(figures), flush=True)
