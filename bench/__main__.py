@@ -4,7 +4,7 @@ Full mode writes ``bench/RESULTS.md`` and ``bench/scale.png`` (about 5-6 minutes
 ``--quick`` runs smaller versions of the same cases in under a minute, prints the tables and
 ends with one summary line; it does not overwrite RESULTS.md or scale.png.
 
-``python -m bench report`` runs case 8 alone (``--report`` over 10 million rows, a few
+``python -m bench report`` runs case 9 alone (``--report`` over 10 million rows, a few
 minutes, most of them filling the table) and rewrites its section of RESULTS.md, which the
 full run keeps as it is.
 """
@@ -19,12 +19,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import dashboard, ingest, latency, report_bench, scale, writer_bench
+from bench import dashboard, ingest, latency, recording, report_bench, scale, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
     ccxt_versions,
     ensure_ccxt_venv,
+    markdown_table,
     project_versions,
     system_facts,
 )
@@ -43,7 +44,10 @@ class Plan:
     scale: scale.ScaleSettings
     #: no pair counts: the case is left out (quick mode; run python -m bench.dashboard)
     dashboard: dashboard.DashboardSettings
+    recording: recording.RecordingSettings
     results: list[CaseResult] = field(default_factory=list)
+    #: the recording case, written after the storage case's section (case 8 after case 7)
+    last: CaseResult | None = None
 
 
 def make_plan(quick: bool) -> Plan:
@@ -57,6 +61,7 @@ def make_plan(quick: bool) -> Plan:
             writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
             scale=scale.ScaleSettings(pairs=300, duration_s=6.0, warmup_s=0.5, runs=1, quick=True),
             dashboard=dashboard.DashboardSettings(pairs=()),
+            recording=recording.QUICK,
         )
     return Plan(
         quick=False,
@@ -65,6 +70,7 @@ def make_plan(quick: bool) -> Plan:
         writer=writer_bench.WriterSettings(),
         scale=scale.ScaleSettings(),
         dashboard=dashboard.DashboardSettings(),
+        recording=recording.RecordingSettings(),
     )
 
 
@@ -100,7 +106,8 @@ async def run(plan: Plan, tmp: str) -> dict[str, float]:
     plan.results += [r4, r5]
     if plan.dashboard.pairs:
         plan.results.append(await dashboard.run_case(plan.dashboard, tmp, log))
-    for r in plan.results:
+    plan.last = await recording.run_case(plan.recording, tmp, log)
+    for r in [*plan.results, plan.last] if plan.last else plan.results:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures
 
@@ -140,13 +147,10 @@ def targets(f: dict[str, float]) -> list[list[str]]:
     add("scale: < 200 MB RSS", rss, f"{_fmt(rss, '.0f')} MB", rss < 200)
     missed = f.get("5.missed", math.nan)
     add("scale: no missed snapshot", missed, _fmt(missed, ".0f"), missed == 0)
+    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+        cost = f.get(f"8.cost_pct_{venue}", math.nan)
+        add(f"{label}: --record costs <= +25% CPU", cost, f"{_fmt(cost, '+.1f')} %", cost <= 25)
     return rows
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: float) -> str:
@@ -200,7 +204,7 @@ def storage_section() -> str:
 
 #: the section ``python -m bench report`` owns in RESULTS.md
 REPORT_BEGIN, REPORT_END = "<!-- report:begin -->", "<!-- report:end -->"
-REPORT_TITLE = "## 8. --report over a big table"
+REPORT_TITLE = "## 9. --report over a big table"
 
 
 def section_of(text: str) -> str:
@@ -255,7 +259,7 @@ def _worst(values: list[float]) -> float:
 
 
 def run_report_case(quick: bool) -> int:
-    """``python -m bench report``: case 8 alone; its section of RESULTS.md is rewritten."""
+    """``python -m bench report``: case 9 alone; its section of RESULTS.md is rewritten."""
     settings = report_bench.ReportSettings()
     if quick:
         settings = report_bench.ReportSettings(pairs=4, hours=1, reps=1, opportunities=50)
@@ -282,7 +286,7 @@ def run_report_case(quick: bool) -> int:
     else:
         previous = RESULTS.read_text() if RESULTS.exists() else ""
         RESULTS.write_text(with_section(previous, body))
-        log(f"wrote case 8 into {RESULTS.relative_to(BENCH_DIR.parent)}")
+        log(f"wrote case 9 into {RESULTS.relative_to(BENCH_DIR.parent)}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 
@@ -305,10 +309,11 @@ def main() -> int:
 
         figures = uvloop.run(run(plan, tmp))
     text = render(plan, figures, started, time.perf_counter() - t0)
+    tail = recording.section(plan.last) if plan.last else ""
     if plan.quick:
-        print(text)
+        print(text + tail)
     else:
-        RESULTS.write_text(text + storage_section() + report_section())
+        RESULTS.write_text(text + storage_section() + "\n" + tail + report_section())
         log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)} and {SCALE_PNG.name}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     print(summary_line(figures), flush=True)

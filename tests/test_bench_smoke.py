@@ -81,10 +81,10 @@ async def test_ingest_run_of_this_project_decodes_every_frame(tmp_path: Path) ->
 
 def test_the_report_case_owns_its_section_of_results() -> None:
     text = "# Benchmark results\n\n## 6. other\n\nbody\n"
-    once = with_section(text, "## 8. report\n\nfirst")
+    once = with_section(text, "## 9. report\n\nfirst")
     assert once.startswith(text.rstrip()) and "first" in section_of(once)
     storage = "\n<!-- storage:begin -->\n## 7.\n<!-- storage:end -->\n"
-    twice = with_section(once + storage, "## 8. x")
+    twice = with_section(once + storage, "## 9. x")
     assert "first" not in twice and twice.count("<!-- report:begin -->") == 1
     assert "## 6. other" in twice and twice.endswith("<!-- storage:end -->\n")
     assert section_of("no markers") == ""
@@ -136,3 +136,26 @@ async def test_the_report_case_fills_realistic_rows_and_explains_each_statement(
         "venue_coverage", "spreads", "mid_differences", "opportunities",
     ]  # fmt: skip
     assert all("book_ticker_snapshots" in plan for _n, _ms, plan in plans[:3])
+
+
+def test_the_recording_case_replaces_only_its_own_section(tmp_path: Path) -> None:
+    from bench.common import CaseResult
+    from bench.recording import TITLE, update_results
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Benchmark results\n\n## 5. Scale\n\nkept\n")
+    first = CaseResult(TITLE, "", ["venue", "cost"], [["gateio", "+5 %"]], ["a note"])
+    update_results(first, path)
+    second = CaseResult(TITLE, "", ["venue", "cost"], [["gateio", "+6 %"]], ["a note"])
+    update_results(second, path)
+    text = path.read_text()
+    assert text.count(f"## {TITLE}") == 1 and "+6 %" in text and "+5 %" not in text
+    assert text.startswith("# Benchmark results\n\n## 5. Scale\n\nkept\n")
+    # a section after it (the storage case's, between markers) is left alone too
+    path.write_text(
+        text.replace(f"## {TITLE}", "<!-- x:begin -->\n## 7. X\n<!-- x:end -->\n## " + TITLE)
+    )
+    update_results(first, path)
+    assert "<!-- x:begin -->\n## 7. X\n<!-- x:end -->\n" in path.read_text()
+    assert "+5 %" in path.read_text() and "+6 %" not in path.read_text()
+    assert "Measured by `python -m bench.recording` on " in text

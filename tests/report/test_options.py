@@ -22,6 +22,7 @@ NOW = datetime(2026, 11, 24, 14, 0, 0, tzinfo=UTC)
         ("90m", None, (NOW - timedelta(minutes=90), NOW)),
         ("45s", "15m", (NOW - timedelta(minutes=15, seconds=45), NOW - timedelta(minutes=15))),
         ("1.5h", None, (NOW - timedelta(minutes=90), NOW)),
+        ("now-90m", "now-30m", (NOW - timedelta(minutes=90), NOW - timedelta(minutes=30))),
         ("2w", None, (NOW - timedelta(days=14), NOW)),
         # an ISO time, with or without zone (UTC), in another zone (converted)
         ("2026-11-23T14:00:00Z", None, (datetime(2026, 11, 23, 14, tzinfo=UTC), NOW)),

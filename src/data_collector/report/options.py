@@ -4,7 +4,8 @@
 A time is a duration ago (``90m``, ``24h``, ``7d``; also ``s`` and ``w``) or an ISO time
 (``2026-11-23T14:00:00Z``; without a zone it is UTC). A duration in ``--until`` is counted
 back from now; one in ``--since`` from the end of the window, so ``--until 2026-11-23`` alone
-reports the 24 hours before it.
+reports the 24 hours before it. ``now-90m`` (as ``--replay`` writes it) is always counted back
+from now.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from data_collector.config import ConfigError
 
 DEFAULT_SINCE = "24h"
 #: flags that only mean something with --report
-REPORT_FLAGS = {"since": "--since", "until": "--until", "detail": "--detail", "plot": "--plot"}
+#: (``--until`` is --replay's too: the CLI's check_flags sees to it)
+REPORT_FLAGS = {"since": "--since", "detail": "--detail", "plot": "--plot"}
 INSTALL_PLOT = "pip install 'cex-arb-collector[report]' (in a checkout: pip install -e '.[report]')"
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -35,9 +37,12 @@ class ReportOptions:
     plot: Path | None
 
 
-def _when(flag: str, text: str, reference: datetime) -> datetime:
-    """A duration before ``reference``, or an absolute time (UTC when it names no zone)."""
+def _when(flag: str, text: str, reference: datetime, now: datetime) -> datetime:
+    """A duration before ``reference`` (before ``now`` when written ``now-90m``, as
+    ``--replay`` does), or an absolute time (UTC when it names no zone)."""
     cleaned = text.strip().lower()
+    if cleaned.startswith("now-"):
+        cleaned, reference = cleaned.removeprefix("now-"), now
     match = _DURATION.match(cleaned)
     if match:
         amount = float(match[1])
@@ -58,8 +63,8 @@ def _when(flag: str, text: str, reference: datetime) -> datetime:
 
 def parse_window(since: str | None, until: str | None, now: datetime) -> tuple[datetime, datetime]:
     """[since, until) from the flags' texts; raises ConfigError naming the flag."""
-    end = now if until is None else _when("--until", until, now)
-    start = _when("--since", DEFAULT_SINCE if since is None else since, end)
+    end = now if until is None else _when("--until", until, now, now)
+    start = _when("--since", DEFAULT_SINCE if since is None else since, end, now)
     if start >= end:
         raise ConfigError(
             f"--since: {start.isoformat()} is not before --until {end.isoformat()}; "
