@@ -112,3 +112,18 @@ def test_plot_writes_a_png(known_config: Path, tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.stdout.startswith("Report from")
     assert "pair " not in result.stdout.split("Coverage")[1].splitlines()[1]  # no --detail
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("--until", "1h"), "config error: --until: only with --replay DIR or --report"),
+        (("--report", "--replay", "."), "config error: --replay: cannot be combined with --report"),
+    ],
+)
+def test_until_is_shared_with_replay_but_not_the_report(
+    known_config: Path, args: tuple[str, ...], shown: str
+) -> None:
+    result = run_cli("--config", str(known_config), *args, cwd=known_config.parent)
+    assert result.returncode == 2
+    assert result.stderr.strip() == shown
