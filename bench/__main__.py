@@ -3,6 +3,10 @@
 Full mode writes ``bench/RESULTS.md`` and ``bench/scale.png`` (about 5-6 minutes on 2 cores).
 ``--quick`` runs smaller versions of the same cases in under a minute, prints the tables and
 ends with one summary line; it does not overwrite RESULTS.md or scale.png.
+
+``python -m bench report`` runs case 9 alone (``--report`` over 10 million rows, a few
+minutes, most of them filling the table) and rewrites its section of RESULTS.md, which the
+full run keeps as it is.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bench import dashboard, ingest, latency, recording, scale, writer_bench
+from bench import dashboard, ingest, latency, recording, report_bench, scale, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
@@ -198,6 +202,43 @@ def storage_section() -> str:
     return "\n" + old[start : end + len(END)] + "\n" if 0 <= start < end else ""
 
 
+#: the section ``python -m bench report`` owns in RESULTS.md
+REPORT_BEGIN, REPORT_END = "<!-- report:begin -->", "<!-- report:end -->"
+REPORT_TITLE = "## 9. --report over a big table"
+
+
+def section_of(text: str) -> str:
+    """The report case's section of RESULTS.md (markers included), or ''."""
+    start, end = text.find(REPORT_BEGIN), text.find(REPORT_END)
+    return text[start : end + len(REPORT_END)] if 0 <= start < end else ""
+
+
+def report_section() -> str:
+    """The report case's section as it is in RESULTS.md (a placeholder before its first
+    run), for the full run to keep."""
+    old = section_of(RESULTS.read_text() if RESULTS.exists() else "")
+    placeholder = (
+        f"{REPORT_BEGIN}\n{REPORT_TITLE}\n\nNot measured yet: run `python -m bench report`.\n"
+        f"{REPORT_END}"
+    )
+    return "\n" + (old or placeholder) + "\n"
+
+
+def with_section(text: str, body: str) -> str:
+    """``text`` with the report case's section replaced by ``body`` (appended when absent)."""
+    block = f"{REPORT_BEGIN}\n{body.rstrip()}\n{REPORT_END}"
+    old = section_of(text)
+    if old:
+        return text.replace(old, block)
+    return text.rstrip("\n") + "\n\n" + block + "\n" if text.strip() else block + "\n"
+
+
+def render_case(r: CaseResult) -> str:
+    out = [f"## {r.title}", "", markdown_table(r.headers, r.rows), ""]
+    out += [f"- {note}" if not note.startswith("  ") else note for note in r.notes]
+    return "\n".join(out) + "\n"
+
+
 def summary_line(f: dict[str, float]) -> str:
     ratios = [f.get("1.ratio_gateio", math.nan), f.get("1.ratio_mexc", math.nan)]
     rates = [f.get("1.ours_gateio", math.nan), f.get("1.ours_mexc", math.nan)]
@@ -217,11 +258,49 @@ def _worst(values: list[float]) -> float:
     return min(values)
 
 
+def run_report_case(quick: bool) -> int:
+    """``python -m bench report``: case 9 alone; its section of RESULTS.md is rewritten."""
+    settings = report_bench.ReportSettings()
+    if quick:
+        settings = report_bench.ReportSettings(pairs=4, hours=1, reps=1, opportunities=50)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="cex-bench-") as tmp:
+        import uvloop
+
+        async def case() -> CaseResult:
+            with writer_bench.database(tmp, log) as dsn:
+                await writer_bench.prepare(dsn)
+                try:
+                    return await report_bench.run_case(settings, dsn, log)
+                finally:
+                    await writer_bench.drop_scratch(dsn)
+
+        result = uvloop.run(case())
+    facts = system_facts()
+    body = render_case(result) + (
+        f"\nMeasured by `python -m bench report` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+        f"({facts['cpu']}, {facts['cores']} cores).\n"
+    )
+    if quick:
+        print(body)
+    else:
+        previous = RESULTS.read_text() if RESULTS.exists() else ""
+        RESULTS.write_text(with_section(previous, body))
+        log(f"wrote case 9 into {RESULTS.relative_to(BENCH_DIR.parent)}")
+    log(f"done in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "case", nargs="?", choices=("report",), help="run this case alone (see above)"
+    )
     parser.add_argument("--quick", action="store_true", help="small, under a minute")
     args = parser.parse_args()
     configure_logging("warning", "console", stream=sys.stderr)
+    if args.case == "report":
+        return run_report_case(args.quick)
     plan = make_plan(args.quick)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -234,7 +313,7 @@ def main() -> int:
     if plan.quick:
         print(text + tail)
     else:
-        RESULTS.write_text(text + storage_section() + "\n" + tail)
+        RESULTS.write_text(text + storage_section() + "\n" + tail + report_section())
         log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)} and {SCALE_PNG.name}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     print(summary_line(figures), flush=True)

@@ -145,35 +145,6 @@ async def three_homes(conn: asyncpg.Connection, tmp_path: Path, today: date = TO
     return await all_rows(conn)
 
 
-#: the shape of arbitrage_opportunities (migration 002 of the opportunity ledger); created here
-#: only where that migration has not created it
-OPPORTUNITIES_DDL = """
-CREATE TABLE IF NOT EXISTS arbitrage_opportunities (
-    id                BIGSERIAL PRIMARY KEY,
-    symbol_base       TEXT             NOT NULL,
-    symbol_quote      TEXT             NOT NULL,
-    buy_exchange      TEXT             NOT NULL,
-    sell_exchange     TEXT             NOT NULL,
-    opened_at         TIMESTAMPTZ      NOT NULL,
-    closed_at         TIMESTAMPTZ      NULL,
-    duration_s        NUMERIC
-        GENERATED ALWAYS AS (EXTRACT(EPOCH FROM closed_at - opened_at)) STORED,
-    open_net_pct      DOUBLE PRECISION NOT NULL,
-    max_net_pct       DOUBLE PRECISION NOT NULL,
-    max_gross_pct     DOUBLE PRECISION NOT NULL,
-    buy_price_at_max  NUMERIC          NOT NULL,
-    sell_price_at_max NUMERIC          NOT NULL,
-    size_at_max       NUMERIC          NULL,
-    max_profit_quote  NUMERIC          NULL,
-    max_at            TIMESTAMPTZ      NOT NULL,
-    last_seen_at      TIMESTAMPTZ      NOT NULL,
-    ticks             INTEGER          NOT NULL,
-    close_reason      TEXT             NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS arbitrage_opportunities_key
-    ON arbitrage_opportunities (symbol_base, symbol_quote, buy_exchange, sell_exchange, opened_at);
-"""
-
 #: doubles PostgreSQL and DuckDB print differently ("5" and "5.0", "1e-05")
 PCTS = (5.0, 0.1, 1e-05, 12.345678901234567, 0.30000000000000004, 250.0)
 
@@ -198,7 +169,10 @@ def opportunity_rows(day: date, *, count: int = 3, open_last: bool = False) -> l
 
 
 async def insert_opportunities(conn: asyncpg.Connection, rows: list[tuple]) -> None:
-    await conn.execute(OPPORTUNITIES_DDL)
+    if await conn.fetchval("SELECT to_regclass('arbitrage_opportunities')") is None:
+        # the table of migration 002 (the opportunity ledger), where migrations did not run
+        ledger = default_migrations_dir() / "002_arbitrage_opportunities.sql"
+        await conn.execute(ledger.read_text(encoding="utf-8"))
     await conn.executemany(
         """INSERT INTO arbitrage_opportunities (symbol_base, symbol_quote, buy_exchange,
                sell_exchange, opened_at, closed_at, open_net_pct, max_net_pct, max_gross_pct,

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import numpy as np
 import pytest
 
-from bench import ingest
-from bench.__main__ import summary_line, targets
+from bench import ingest, report_bench
+from bench.__main__ import section_of, summary_line, targets, with_section
 from bench.latency import join
 
 SUMMARY_RE = re.compile(
@@ -75,6 +77,65 @@ async def test_ingest_run_of_this_project_decodes_every_frame(tmp_path: Path) ->
     assert run.quotes_match
     assert len(run.rates) == 2 and all(rate > 1_000 for rate in run.rates)
     assert len(run.digest) == 8
+
+
+def test_the_report_case_owns_its_section_of_results() -> None:
+    text = "# Benchmark results\n\n## 6. other\n\nbody\n"
+    once = with_section(text, "## 9. report\n\nfirst")
+    assert once.startswith(text.rstrip()) and "first" in section_of(once)
+    storage = "\n<!-- storage:begin -->\n## 7.\n<!-- storage:end -->\n"
+    twice = with_section(once + storage, "## 9. x")
+    assert "first" not in twice and twice.count("<!-- report:begin -->") == 1
+    assert "## 6. other" in twice and twice.endswith("<!-- storage:end -->\n")
+    assert section_of("no markers") == ""
+
+
+@pytest.mark.timeout(60)
+async def test_the_report_case_fills_realistic_rows_and_explains_each_statement(
+    pg_database,
+) -> None:
+    from db.migrations import apply_migrations
+    from db.partitions import daily_name
+    from db.report_model import ReportQuery
+    from db.report_queries import fetch_report
+
+    conn = await asyncpg.connect(pg_database.dsn)
+    try:
+        await apply_migrations(conn)
+        indexes = "SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY 1"
+        before = await conn.fetch(indexes, "book_ticker_snapshots")
+        settings = report_bench.ReportSettings(pairs=3, hours=1, opportunities=10)
+        filled = await report_bench.fill(pg_database.dsn, settings, lambda _message: None)
+        assert filled["rows"] == 3 * 2 * 3600
+        assert await conn.fetch(indexes, "book_ticker_snapshots") == before
+        # the day has its own partition, and its indexes
+        day = daily_name("book_ticker_snapshots", report_bench.DAY.date())
+        assert len(await conn.fetch(indexes, day)) == len(before)
+        assert await conn.fetchval(f"SELECT count(*) FROM {day}") == filled["rows"]
+        assert await conn.fetchval(
+            "SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = $1::regclass", day
+        )
+        prices = await conn.fetch(
+            "SELECT DISTINCT ON (symbol_base) symbol_base, bid_price::text AS bid,"
+            " ask_price::text AS ask, bid_qty::text AS qty FROM book_ticker_snapshots"
+        )
+        assert {p["symbol_base"] for p in prices} == {"BTC", "ETH", "SOL"}
+        for p in prices:  # the pair's own decimals, as a venue writes them
+            decimals = len(p["bid"].split(".")[1])
+            assert decimals >= 2 and len(p["ask"].split(".")[1]) == decimals
+            assert 0 < float(p["bid"]) < float(p["ask"]) and len(p["qty"].split(".")[1]) == 3
+        assert await conn.fetchval("SELECT count(*) FROM arbitrage_opportunities") == 10
+    finally:
+        await conn.close()
+    trace: list = []
+    query = ReportQuery(report_bench.DAY, report_bench.DAY + timedelta(hours=1))
+    report = await fetch_report(pg_database.dsn, query, trace=trace)
+    assert report.rows == 3 * 2 * 3600
+    plans = await report_bench.explain(pg_database.dsn, trace)
+    assert [name for name, _ms, _plan in plans] == [
+        "venue_coverage", "spreads", "mid_differences", "opportunities",
+    ]  # fmt: skip
+    assert all("book_ticker_snapshots" in plan for _n, _ms, plan in plans[:3])
 
 
 def test_the_recording_case_replaces_only_its_own_section(tmp_path: Path) -> None:

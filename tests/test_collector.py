@@ -242,7 +242,7 @@ async def test_dry_run_creates_nothing_in_the_database(
         async with running(config, dry_run=True) as collector:
             await wait_until(collector.manager.flowing, 15, what="feeds flowing")
             await wait_until(lambda: collector.scheduler.stats.rows >= 4, 10)
-            assert collector.writer is None
+            assert collector.writer is None and collector.ledger_writer is None
     tables = await fetch(
         pg_database.dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
     )
@@ -452,7 +452,11 @@ async def test_spilled_rows_are_only_loaded_into_the_database_they_were_meant_fo
             make_config(tmp_path, sim, pairs, db_a)
             code, run1 = await _run_process(config, "--duration", "3")
             spilled = sum(e["rows"] for e in run1 if e["event"] == "snapshot")
-            [closed] = [e for e in run1 if e["event"] == "writer_closed"]
+            [closed] = [
+                e
+                for e in run1
+                if e["event"] == "writer_closed" and e["table"] == "book_ticker_snapshots"
+            ]
             assert code == 0 and closed["rows_spilled"] == spilled > 0
 
             make_config(tmp_path, sim, pairs, db_b)

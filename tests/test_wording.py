@@ -52,7 +52,7 @@ def test_the_writer_outage_lines_say_one_row_and_one_spill_file() -> None:
         health.succeeded(1)
         health.closing = True
         health.dropped(1, "rejected by PostgreSQL")
-        health.closed(Path("/data/spill"))
+        health.closed(Path("/data/spill"), "t")
     said = {e["event"]: e["summary"] for e in logs if "summary" in e}
     assert said["writer_stalled"].endswith("after 3.0 s; 1 row waiting")
     assert said["writer_batch_failed"].endswith("; 1 row waiting")

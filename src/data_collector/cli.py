@@ -1,6 +1,6 @@
-"""Command line: ``python run.py [--config PATH] [--status | --archive | --query SQL |
---test-alerts | --dry-run] [--simulate] [--record DIR | --replay DIR [--from T] [--until T]
-[--speed S]] ...``."""
+"""Command line: ``python run.py [--config PATH] [--status | --report | --archive |
+--query SQL | --test-alerts | --dry-run] [--simulate] [--record DIR | --replay DIR [--from T]
+[--until T] [--speed S]] ...``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import TextIO
 
 import structlog
@@ -28,6 +29,7 @@ from data_collector.logsetup import FORMATS as LOG_FORMATS
 from data_collector.logsetup import LEVELS, configure_logging, point_at_devnull
 from data_collector.replay.options import SPEED_HELP, TIME_HELP, ReplayOptions
 from data_collector.replay.options import resolve as resolve_replay
+from data_collector.report.options import DEFAULT_SINCE, INSTALL_PLOT, report_options
 from data_collector.tabular import FORMATS
 
 log = structlog.get_logger("data_collector.cli")
@@ -41,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run.py",
         description=(
             f"Collect best bid/ask quotes from {_venue_list()} over WebSocket, snapshot them "
-            "every second into PostgreSQL and log cross-exchange arbitrage analytics."
+            "every second into PostgreSQL and log cross-exchange arbitrage analytics; "
+            "--report answers from what was stored."
         ),
     )
     parser.add_argument(
@@ -63,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--symbols",
         metavar="LIST",
-        help="comma-separated pairs overriding data_collector.symbols, e.g. BTC/USDT,ETH/USDT",
+        help="comma-separated pairs overriding data_collector.symbols, e.g. BTC/USDT,ETH/USDT "
+        "(with --report: report on these pairs only)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -97,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(targets shown as scheme and host only); exit 0 when all did, 1 otherwise",
     )
     mode.add_argument(
+        "--report",
+        action="store_true",
+        help="read the database (never the venues) and print, for a window: opportunities per "
+        "pair and venue pair, coverage per venue (seconds stored, gaps over 5 s), quoted "
+        "spreads and cross-venue mid-price differences. The report goes to stdout, log lines "
+        "to stderr",
+    )
+    mode.add_argument(
         "--dry-run",
         action="store_true",
         help="run feeds, snapshots and analytics without any database connection or write "
@@ -122,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         "recording's clock; stops at its end",
     )
     parser.add_argument("--from", dest="start", metavar="TIME", help=f"replay from: {TIME_HELP}")
-    parser.add_argument("--until", metavar="TIME", help=f"replay until: {TIME_HELP}")
+    parser.add_argument(
+        "--until",
+        metavar="TIME",
+        help=f"with --replay: replay until {TIME_HELP}; with --report: the end of the window "
+        "(excluded), a duration back from now (15m, 2h, now-15m) or an ISO time; default now",
+    )
     parser.add_argument("--speed", metavar="SPEED", help=f"replay speed: {SPEED_HELP}; default 1")
     parser.add_argument(
         "--duration",
@@ -134,11 +151,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=FORMATS,
         default="text",
-        help="how --query prints its result: text (an aligned table, the default), csv (a "
-        "header row, then the rows) or json (a list of objects)",
+        help="how --query and --report print: text (aligned tables, the default), csv "
+        "(--query: a header row, then the rows; --report: one section per table, each with "
+        "its header row) or json (--query: a list of objects; --report: one document)",
     )
+    _report_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("--report options")
+    group.add_argument(
+        "--since",
+        metavar="WHEN",
+        help=f"start of the window: a duration back from --until (90m, 24h, 7d) or an ISO "
+        f"time (2026-11-23T14:00:00Z; UTC when no zone is given); default {DEFAULT_SINCE}",
+    )
+    group.add_argument(
+        "--detail",
+        action="store_true",
+        help="coverage and gaps per venue and pair as well",
+    )
+    group.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw a PNG: coverage heat map (venue x pair) and opportunity timeline; "
+        f"needs matplotlib: {INSTALL_PLOT}",
+    )
 
 
 def _venue_list() -> str:
@@ -157,6 +197,12 @@ async def _status_report(config: Config, args: argparse.Namespace) -> int:
     from data_collector.status import print_status
 
     return await print_status(config, config_path=args.config)
+
+
+async def _opportunity_report(config: Config, args: argparse.Namespace) -> int:
+    from data_collector.report.runner import run_report
+
+    return await run_report(config, args.report_options, symbols_given=args.symbols is not None)
 
 
 async def _archive_report(config: Config, _args: argparse.Namespace) -> int:
@@ -180,6 +226,7 @@ async def _test_alerts_report(config: Config, _args: argparse.Namespace) -> int:
 #: argparse dest of the flag -> the report it prints (a new report command adds a line here)
 REPORTS: dict[str, ReportRunner] = {
     "status": _status_report,
+    "report": _opportunity_report,
     "archive": _archive_report,
     "query": _query_report,
     "test_alerts": _test_alerts_report,
@@ -204,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_flags(args)
         config = load_config(args.config, symbols_override=args.symbols)
         check_duration(args.duration)
+        args.report_options = report_options(args, datetime.now(UTC))
         if args.record is not None:
             config.record = RecordConfig(enabled=True, dir=os.path.abspath(args.record))
         replay = _replay_options(args, config)
@@ -222,11 +270,12 @@ def check_flags(args: argparse.Namespace) -> None:
     if args.replay is None:
         for flag, value in (
             ("--from", args.start),
-            ("--until", args.until),
+            ("--until", None if args.report else args.until),  # --report's window ends there
             ("--speed", args.speed),
         ):
             if value is not None:
-                raise ConfigError(f"{flag}: only with --replay DIR")
+                also = " or --report" if flag == "--until" else ""
+                raise ConfigError(f"{flag}: only with --replay DIR{also}")
         return
     for flag, given in (
         ("--simulate", args.simulate),
@@ -235,6 +284,7 @@ def check_flags(args: argparse.Namespace) -> None:
         ("--test-alerts", args.test_alerts),
         ("--archive", args.archive),
         ("--query", args.query is not None),
+        ("--report", args.report),
     ):
         if given:
             raise ConfigError(f"--replay: cannot be combined with {flag}")

@@ -3,11 +3,11 @@
 A :class:`Collector` has an explicit lifecycle: ``await start()`` builds and starts every part
 (``started`` is set once it serves), ``stop()`` asks it to stop (also during start-up),
 ``await wait_stopped()`` waits for that, and ``await close()`` shuts it down: feeds stopped,
-the writer flushed (or what cannot be written spilled), the database closed. An essential
-background task that crashes stops the collector too (see :mod:`data_collector.lifecycle`).
-:func:`run_until_stopped` is that lifecycle under SIGINT/SIGTERM, returning the process exit
-code (1 when start-up failed, an essential task crashed or the writer had to drop rows);
-:func:`run_async` runs it for a configuration.
+open opportunities closed (``shutdown``), the writers flushed (or what cannot be written
+spilled), the database closed. An essential background task that crashes stops the collector
+too (see :mod:`data_collector.lifecycle`). :func:`run_until_stopped` is that lifecycle under
+SIGINT/SIGTERM, returning the process exit code (1 when start-up failed, an essential task
+crashed or the writer had to drop rows); :func:`run_async` runs it for a configuration.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import contextlib
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
 from data_collector.alerts.service import Alerts
 from data_collector.analytics.hub import Analytics
+from data_collector.analytics.ledger import OpportunityLedger
 from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
@@ -63,7 +65,7 @@ from data_collector.venues import get_venue
 from data_collector.wording import plural
 
 if TYPE_CHECKING:
-    from db.writer import SnapshotWriter
+    from db.writer import SnapshotWriter, TableWriter
 
 log = structlog.get_logger("data_collector.collector")
 
@@ -86,7 +88,9 @@ class Collector:
     #: what monitoring (and the connection status line) reads of this collector
     sources: MonitoringSources
     writer: SnapshotWriter | None = None
-    #: the writer and the embedded server's watch; None in a dry run
+    #: the writer of the opportunity ledger (``arbitrage_opportunities``)
+    ledger_writer: TableWriter | None = None
+    #: the writers and the embedded server's watch; None in a dry run
     database: Database | None = None
     monitoring: MonitoringServer | None = None
     recorder: Recorder | None = None
@@ -154,14 +158,21 @@ class Collector:
             self._built = False
             steps = "stopping feeds, flushing writer" if self.writer else "stopping feeds"
             log.info("shutdown_started", summary=f"Shutting down: {steps}")
-            await self._tasks.cancel_all()  # first: nothing may reach the writer after this
+            await self._tasks.cancel_all()  # first: no tick may reach the writers after this
+            # what is still open ends here (on the collector's clock: a replay's is virtual);
+            # its closing rows go out with the ledger's flush
+            try:
+                self.analytics.close_open(datetime.fromtimestamp(self.clock(), UTC))
+            except Exception:  # the shutdown must go on
+                log.exception("analytics_close_failed")
             if self.dashboard is not None:
                 self.dashboard.close()  # open streams must not hold the server's shutdown
-            # Feeds, monitoring and the writer wind down together, inside the 10 s budget.
+            writers = [w for w in (self.writer, self.ledger_writer) if w is not None]
+            # Feeds, monitoring and the writers wind down together, inside the 10 s budget.
             await asyncio.gather(
                 self.manager.stop(),
                 *([self.monitoring.stop()] if self.monitoring else []),
-                *([self.writer.close(WRITER_CLOSE_TIMEOUT)] if self.writer else []),
+                *(w.close(WRITER_CLOSE_TIMEOUT) for w in writers),
                 *([self.alerts.stop()] if self.alerts else []),
                 return_exceptions=True,
             )
@@ -177,7 +188,7 @@ class Collector:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
             self.database = await start_database(config, pairs, self._cleanups)
-            self.writer = self.database.writer
+            self.writer, self.ledger_writer = self.database.writer, self.database.ledger
             settings = maintenance_settings(
                 config, threads=JOB_DUCKDB_THREADS, memory=JOB_DUCKDB_MEMORY
             )
@@ -200,6 +211,8 @@ class Collector:
             spread_alert_threshold=dc.analytics.spread_alert_threshold,
         )
         self.analytics.subscribe(LogReporter())
+        if self.ledger_writer is not None:
+            self.analytics.subscribe(OpportunityLedger(self.ledger_writer.submit))
         writer = self.writer
         self.scheduler = SnapshotScheduler(
             cache,
@@ -364,12 +377,18 @@ def _stopped(collector: Collector) -> int:
     fields: dict[str, object] = {"rows_lost": 0}
     if collector.failures:
         fields["crashed_tasks"] = {f.task: f.error for f in collector.failures}
-    stats = collector.writer.stats if collector.writer is not None else None
-    if stats is not None and stats.rows_dropped:
-        why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
-        fields["rows_lost"] = stats.rows_dropped
-        lost = plural(stats.rows_dropped, "row")
-        problems.append(f"{lost} {'was' if stats.rows_dropped == 1 else 'were'} lost ({why})")
+    lost = (
+        (collector.writer, "rows_lost", "row"),
+        (collector.ledger_writer, "opportunity_rows_lost", "opportunity ledger row"),
+    )
+    for writer, field, noun in lost:
+        stats = writer.stats if writer is not None else None
+        if stats is not None and stats.rows_dropped:
+            why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
+            fields[field] = stats.rows_dropped
+            lost_rows = plural(stats.rows_dropped, noun)
+            was = "was" if stats.rows_dropped == 1 else "were"
+            problems.append(f"{lost_rows} {was} lost ({why})")
     if not problems:
         log.info("collector_stopped", **fields, summary="Collector stopped cleanly")
         return 0

@@ -1,10 +1,13 @@
 """Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL
-(and the watch that restarts it), the snapshot writer, its spill directory, and the view of
-its progress the snapshot line reads. Each acquisition registers its clean-up."""
+(and the watch that restarts it), the snapshot and ledger writers, their spill directory, and
+the view of the snapshot writer's progress the snapshot line reads. Each acquisition registers
+its clean-up."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -21,15 +24,17 @@ from data_collector.snapshot_log import ProgressSource, WriterProgress
 if TYPE_CHECKING:
     from db.embedded import EmbeddedPostgres
     from db.spill_targets import SpillTarget
-    from db.writer import SnapshotWriter
+    from db.writer import SnapshotWriter, TableWriter
 
 log = structlog.get_logger("data_collector.collector")
 
 #: rows kept in memory during an outage when database.buffer_max_rows is 0 (auto)
 AUTO_BUFFER_SECONDS = 15 * 60
 STARTUP_DB_TIMEOUT = 10.0
-#: the writer's share of the shutdown budget (the process must exit within 10 s)
+#: the writers' share of the shutdown budget (the process must exit within 10 s)
 WRITER_CLOSE_TIMEOUT = 5.0
+#: ledger rows held in memory during an outage (a few per opportunity and summary)
+LEDGER_BUFFER_ROWS = 100_000
 
 
 class StartupError(Exception):
@@ -41,6 +46,8 @@ class Database:
     """What :func:`start_database` started."""
 
     writer: SnapshotWriter
+    #: the opportunity ledger's writer (``arbitrage_opportunities``)
+    ledger: TableWriter
     #: restarts the embedded PostgreSQL if it dies; None for a configured database
     watch: EmbeddedWatch | None
     #: where it is (the nightly storage job connects there too)
@@ -50,12 +57,12 @@ class Database:
     def tasks(self) -> tuple[asyncio.Task[None], ...]:
         """The background tasks that must run as long as the collector."""
         watch = self.watch.task if self.watch is not None else None
-        return (*self.writer.tasks, *([watch] if watch is not None else []))
+        return (*self.writer.tasks, *self.ledger.tasks, *([watch] if watch is not None else []))
 
 
 async def start_database(config: Config, pairs: list[Pair], cleanups: list[Cleanup]) -> Database:
-    """Migrate the database (when it answers) and start the snapshot writer into it; an
-    embedded PostgreSQL is started first, and watched."""
+    """Migrate the database (when it answers) and start the snapshot and ledger writers into
+    it; an embedded PostgreSQL is started first, and watched."""
     from db.dsn import redact_dsn
     from db.migrations import default_migrations_dir, migration_files
     from db.spill_targets import target_of_dsn, target_of_embedded
@@ -78,21 +85,21 @@ async def start_database(config: Config, pairs: list[Pair], cleanups: list[Clean
     await _migrate(dsn, label)
     writer = await _start_writer(config, pairs, dsn, target)
     cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once closed
+    ledger = await _start_ledger(config, dsn, target)
+    cleanups.append(lambda: ledger.close(WRITER_CLOSE_TIMEOUT))
     if embedded is None:
-        return Database(writer, None, dsn)
-    # the writer retries at once when the server is back, instead of finishing its backoff
-    watch = EmbeddedWatch(embedded, on_restarted=[writer.retry_now])
+        return Database(writer, ledger, None, dsn)
+    # the writers retry at once when the server is back, instead of finishing their backoff
+    watch = EmbeddedWatch(embedded, on_restarted=[writer.retry_now, ledger.retry_now])
     watch.start()
     cleanups.append(watch.stop)  # runs before the server's release: that is no death
-    return Database(writer, watch, dsn)
+    return Database(writer, ledger, watch, dsn)
 
 
 async def _start_writer(
     config: Config, pairs: list[Pair], dsn: str, target: SpillTarget
 ) -> SnapshotWriter:
-    """The snapshot writer, spilling into ``target``'s own directory (see db.spill_targets).
-    A spill directory that cannot be written stops the start-up: an outage would lose rows."""
-    from db.spill import SpillDirectoryError
+    """The snapshot writer, spilling into ``target``'s own directory (see db.spill_targets)."""
     from db.spill_targets import prepare_target, table_spill_dir
     from db.tables import SNAPSHOTS
     from db.writer import SnapshotWriter
@@ -109,15 +116,58 @@ async def _start_writer(
         max_buffer_rows=buffer_rows,
         stall_after=3 * interval,
     )
-    try:
+    with _spill_directory_needed("rows"):
         await asyncio.to_thread(prepare_target, root, target)
         await writer.start()
+    return writer
+
+
+@contextlib.contextmanager
+def _spill_directory_needed(what: str) -> Iterator[None]:
+    """A spill directory that cannot be written stops the start-up: an outage would lose
+    ``what``."""
+    from db.spill import SpillDirectoryError
+
+    try:
+        yield
     except SpillDirectoryError as exc:
         raise StartupError(
-            f"{exc}: rows could not be kept during a database outage; set "
+            f"{exc}: {what} could not be kept during a database outage; set "
             "data_collector.data_dir to a writable directory"
         ) from None
-    return writer
+
+
+async def _start_ledger(config: Config, dsn: str, target: SpillTarget) -> TableWriter:
+    """The ledger's writer, spilling beside the snapshots' (its own table directory); on each
+    connection it first closes what a crashed run left open."""
+    from db.ledger import OPPORTUNITIES, close_orphans
+    from db.spill_targets import table_spill_dir
+    from db.writer import TableWriter
+
+    started = datetime.now(UTC)
+    venues = list(config.data_collector.exchanges)
+
+    async def recover(conn: asyncpg.Connection) -> None:
+        closed = await close_orphans(conn, started, venues)
+        if closed:
+            log.warning(
+                "ledger_orphans_closed",
+                rows=closed,
+                summary=f"closed {closed} opportunities an earlier run left open "
+                "(close_reason 'shutdown', at the last tick they were seen)",
+            )
+
+    ledger = TableWriter(
+        dsn,
+        OPPORTUNITIES,
+        spill_dir=table_spill_dir(config.data_dir / "spill", target, OPPORTUNITIES.name),
+        max_buffer_rows=LEDGER_BUFFER_ROWS,
+        stall_after=3 * config.data_collector.snapshot_interval,
+        on_connect=recover,
+    )
+    with _spill_directory_needed("opportunities"):
+        await ledger.start()
+    return ledger
 
 
 async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> EmbeddedPostgres:

@@ -95,6 +95,8 @@ async def _load(
     live = f"{quote(schema)}.{quote(spec.name)}"
     keys = " AND ".join(f"a.{quote(k)} = l.{quote(k)}" for k in spec.key)
     await conn.execute(f"DELETE FROM pg_temp.{quote(staged)} a USING {live} l WHERE {keys}")
+    # the planner must know how many rows came back (a temp table has no statistics)
+    await conn.execute(f"ANALYZE pg_temp.{quote(staged)}")
     rows = await conn.fetchval(f"SELECT count(*) FROM pg_temp.{quote(staged)}")
     every = await conn.fetch(
         """SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0

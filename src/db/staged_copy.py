@@ -8,6 +8,7 @@ out, and reported to the caller.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from db.tables import TableSpec
 #: PostgreSQL error classes 22 (data exception) and 23 (constraint violation) are caused by
 #: the rows themselves: retrying cannot help, isolating the bad rows can
 DATA_ERRORS = (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError)
+
+#: run on every new connection, after the migrations, before the first write
+OnConnect = Callable[[asyncpg.Connection], Awaitable[object]]
 
 
 def is_outage_error(exc: BaseException) -> bool:
@@ -56,6 +60,7 @@ class StagedCopy:
         migrate: bool,
         migrations_dir: Path | None,
         application_name: str = "cex-arb-collector-writer",
+        on_connect: OnConnect | None = None,
     ) -> None:
         self._dsn = dsn
         self._table = table
@@ -64,6 +69,7 @@ class StagedCopy:
         self._migrate = migrate
         self._migrations_dir = migrations_dir
         self._application_name = application_name
+        self._on_connect = on_connect
         self._conn: asyncpg.Connection | None = None
         #: what the call in flight waits for, e.g. "COPY of 40 rows into book_ticker_snapshots"
         self.step = IDLE
@@ -110,6 +116,8 @@ class StagedCopy:
             if self._migrate:
                 await apply_migrations(conn, self._migrations_dir, lock_timeout=self._write_timeout)
             await conn.execute(self._table.staging_ddl)
+            if self._on_connect is not None:
+                await self._on_connect(conn)
         except BaseException:
             conn.terminate()
             raise

@@ -45,19 +45,30 @@ def staged_table(
     on_conflict: str,
     encode: Encoder,
     spill_prefix: str | None = None,
+    distinct_on: Sequence[str] = (),
+    newest_first: str = "",
 ) -> TableSpec:
-    """A spec from ``(column, staging type)`` pairs and the INSERT's ON CONFLICT clause."""
+    """A spec from ``(column, staging type)`` pairs and the INSERT's ON CONFLICT clause.
+
+    An upsert (``DO UPDATE``) may not touch one row twice in a statement, so a table whose
+    batches can hold several states of one key names that key in ``distinct_on``: only the
+    first row per key in ``newest_first`` order (an ORDER BY list) is inserted.
+    """
     names = tuple(column for column, _type in columns)
     quoted = ", ".join(f'"{c}"' for c in names)
     staging = f"_{name}_staging"
     fields = ", ".join(f'"{column}" {sql_type}' for column, sql_type in columns)
+    select = f"SELECT {quoted} FROM pg_temp.{staging}"
+    if distinct_on:
+        key = ", ".join(f'"{c}"' for c in distinct_on)
+        order = f"{key}, {newest_first}" if newest_first else key
+        select = f"SELECT DISTINCT ON ({key}) {quoted} FROM pg_temp.{staging} ORDER BY {order}"
     return TableSpec(
         name=name,
         columns=names,
         staging=staging,
         staging_ddl=f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({fields}) ON COMMIT DELETE ROWS",
-        insert=f"INSERT INTO {name} ({quoted}) SELECT {quoted} FROM pg_temp.{staging} "
-        f"{on_conflict}",
+        insert=f"INSERT INTO {name} AS t ({quoted}) {select} {on_conflict}",
         encode=encode,
         spill_prefix=f"{name}-" if spill_prefix is None else spill_prefix,
     )

@@ -46,7 +46,7 @@ from data_collector.wording import plural
 from db.backlog import Backlog, Chunk
 from db.dsn import redact_dsn
 from db.spill import SpillStore, count_rows
-from db.staged_copy import IDLE, StagedCopy, Stored, is_outage_error
+from db.staged_copy import IDLE, OnConnect, StagedCopy, Stored, is_outage_error
 from db.tables import SNAPSHOTS, TableSpec
 from db.writer_health import WriterHealth, WriterStats
 
@@ -73,7 +73,10 @@ class TableWriter:
         migrations_dir: Path | None = None,
         stall_after: float = 3.0,
         failure_log_every: float = 30.0,
+        on_connect: OnConnect | None = None,
     ) -> None:
+        """``on_connect`` runs on each new connection before its first write (a failure
+        there counts as a failed write and is retried)."""
         if max_buffer_rows < 1 or batch_max_rows < 1 or queue_max_batches < 1:
             raise ValueError("max_buffer_rows, batch_max_rows and queue_max_batches must be >= 1")
         self.table = table
@@ -91,6 +94,7 @@ class TableWriter:
             write_timeout=write_timeout,
             migrate=migrate,
             migrations_dir=migrations_dir,
+            on_connect=on_connect,
         )
         self._health = WriterHealth(
             dsn,
@@ -146,7 +150,12 @@ class TableWriter:
         self._task.add_done_callback(self._task_done)
         self._spill_task = asyncio.create_task(self._spill_loop(), name=f"spiller-{name}")
         self._spill_task.add_done_callback(self._task_done)
-        log.info("writer_started", dsn=redact_dsn(self._dsn), spill_dir=str(self.spill_dir))
+        log.info(
+            "writer_started",
+            table=name,
+            dsn=redact_dsn(self._dsn),
+            spill_dir=str(self.spill_dir),
+        )
 
     def submit(self, rows: Sequence[Any]) -> None:
         """Queue rows. Never blocks; the writer keeps a reference to ``rows``, so the caller
@@ -189,7 +198,7 @@ class TableWriter:
                 self._backlog.discard(), f"spilling to {self.spill_dir} failed: {exc!r}"
             )
         self._db.close()
-        self._health.closed(self.spill_dir)
+        self._health.closed(self.spill_dir, self.table.name)
 
     # ------------------------------------------------------------------ write loop
 

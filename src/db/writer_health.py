@@ -181,7 +181,7 @@ class WriterHealth:
             summary=f"dropped {plural(rows, 'row')}: {reason}",
         )
 
-    def closed(self, spill_dir: Path) -> None:
+    def closed(self, spill_dir: Path, table: str) -> None:
         """The one line that says how closing ended: written, spilled (where), dropped."""
         s = self.stats
         _rows, files = self._backlog()
@@ -195,6 +195,7 @@ class WriterHealth:
         cause = f"database {s.state} ({s.last_error}); " if s.state != "up" else ""
         getattr(log, level)(
             "writer_closed",
+            table=table,
             rows_written=s.rows_written,
             rows_spilled=s.rows_spilled,
             rows_dropped=s.rows_dropped,

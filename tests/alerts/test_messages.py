@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from data_collector.alerts.events import PairSilent, VenueDown, VenueUp
-from data_collector.alerts.messages import DIGEST_LINES, digest, format_duration, word
+from data_collector.alerts.messages import DIGEST_LINES, digest, word
+from data_collector.analytics.formatting import format_duration
 from tests.alerts.helpers import closed, opened
 
 

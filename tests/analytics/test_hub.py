@@ -43,7 +43,7 @@ def test_a_subscriber_gets_the_records_the_log_is_made_of(logs: Log) -> None:
     a.subscribe(keep)
     run(a, crossed_cache())
     kinds = [type(r).__name__ for r in keep.records]
-    # in the order they happened: flat (buy, sell, pair) order within a tick
+    # in the order they happened: within a tick, closings before openings
     assert kinds == ["OpportunityOpened", "OpportunityClosed", "OpportunityOpened", "Summary"]
     first, closed, second, summary = keep.records
     assert isinstance(first, OpportunityOpened) and isinstance(second, OpportunityOpened)
@@ -80,3 +80,25 @@ def test_an_unsubscribed_consumer_gets_nothing_more(logs: Log) -> None:
     run(a, cache)
     assert len(keep.records) == 1
     assert len(events(logs, "arbitrage_alert")) == 2
+
+
+def test_the_summary_carries_open_opportunities_and_shutdown_closes_them(logs: Log) -> None:
+    a = make()
+    keep = KeepRecords()
+    a.subscribe(keep)
+    run(a, crossed_cache())
+    summary = keep.records[-1]
+    assert isinstance(summary, Summary)
+    [still_open] = summary.open
+    assert (still_open.pair, still_open.buy_exchange, still_open.sell_exchange) == (
+        BTC,
+        "mexc",
+        "gateio",
+    )
+    assert (still_open.opened_at, still_open.ticks) == (T0 + timedelta(seconds=1), 1)
+    a.close_open(T0 + timedelta(seconds=1.5))
+    closed = keep.records[-1]
+    assert isinstance(closed, OpportunityClosed)
+    assert (closed.pair, closed.reason, closed.duration_s) == (BTC, "shutdown", 0.5)
+    assert a.open_opportunities == 0
+    assert [e["symbol"] for e in events(logs, "arbitrage_closed")] == ["SOL/USDT", "BTC/USDT"]

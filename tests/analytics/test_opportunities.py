@@ -16,7 +16,12 @@ import pytest
 import data_collector.analytics as analytics_package
 from data_collector.analytics.hub import Analytics
 from data_collector.analytics.opportunities import OpportunityTracker
-from data_collector.analytics.records import FeeMissing, OpportunityClosed, OpportunityOpened
+from data_collector.analytics.records import (
+    FeeMissing,
+    OpportunityClosed,
+    OpportunityOpened,
+    OpportunityQuote,
+)
 from data_collector.cache import QuoteCache, Snapshot
 from data_collector.pairs import Pair
 from tests.analytics.helpers import BTC, FEES, SOL, T0, VENUES, make, put, tick
@@ -261,6 +266,16 @@ def test_the_tracker_returns_what_opened_and_closed_as_records() -> None:
     assert tracker.update(cache.snapshot(), T0 + timedelta(seconds=1)) == []
     put(cache, "gateio", SOL, "100.00", "100.10")
     [closed] = tracker.update(cache.snapshot(), T0 + timedelta(seconds=2))
+    at_open = OpportunityQuote(
+        at=T0,
+        buy_price="100.00",
+        sell_price="102.00",
+        size="2",
+        gross_pct=pytest.approx(2.0),
+        net_pct=pytest.approx(1.75),
+        # size x (sell net of its fee - buy with its fee), as OpportunityOpened.net_profit
+        profit=pytest.approx(2 * (102.0 * (1 - 0.0015) - 100.0 * (1 + 0.001))),
+    )
     assert opened == OpportunityOpened(
         pair=SOL,
         buy_exchange="mexc",
@@ -273,6 +288,7 @@ def test_the_tracker_returns_what_opened_and_closed_as_records() -> None:
         net_pct=pytest.approx(2.0 - 0.25),
         buy_fee_pct=pytest.approx(0.1),
         sell_fee_pct=pytest.approx(0.15),
+        quote=at_open,
     )
     assert (opened.opportunity, opened.profit) == (2.0, 4.0)
     assert closed == OpportunityClosed(
@@ -283,9 +299,79 @@ def test_the_tracker_returns_what_opened_and_closed_as_records() -> None:
         closed_at=T0 + timedelta(seconds=2),
         peak_net_pct=pytest.approx(1.75),
         ticks=2,
+        reason="converged",
+        open_net_pct=pytest.approx(1.75),
+        peak=at_open,  # never beaten: the first tick stays the peak
+        last_seen_at=T0 + timedelta(seconds=1),
     )
     assert closed.duration_s == 2.0
     assert tracker.open_count == 0
+
+
+def test_the_peak_keeps_the_exact_strings_of_its_tick() -> None:
+    cache = QuoteCache(VENUES, [SOL])
+    put(cache, "mexc", SOL, "99.90", "100.00", ask_qty="2.50")
+    put(cache, "gateio", SOL, "102.00", "102.10", bid_qty="3")
+    tracker = OpportunityTracker(fees=FEES, arbitrage_threshold=0.005)
+    tracker.update(cache.snapshot(), T0)
+    put(cache, "gateio", SOL, "104.50", "104.60", bid_qty="1.250")  # the best tick
+    tracker.update(cache.snapshot(), T0 + timedelta(seconds=1))
+    put(cache, "gateio", SOL, "103.000", "103.10", bid_qty="9")  # lower: not a new peak
+    tracker.update(cache.snapshot(), T0 + timedelta(seconds=2))
+    [state] = tracker.open_opportunities()
+    put(cache, "gateio", SOL, "100.00", "100.10")
+    [closed] = tracker.update(cache.snapshot(), T0 + timedelta(seconds=3))
+    net = 4.5 - 0.25
+    peak = closed.peak
+    assert peak is not None
+    assert (peak.at, peak.buy_price, peak.sell_price, peak.size) == (
+        T0 + timedelta(seconds=1),
+        "100.00",
+        "104.50",
+        "1.250",  # the sell venue's size was the smaller one
+    )
+    assert (peak.gross_pct, peak.net_pct) == (pytest.approx(4.5), pytest.approx(net))
+    assert peak.profit == pytest.approx(1.25 * (104.5 * (1 - 0.0015) - 100.0 * (1 + 0.001)))
+    assert closed.peak_net_pct == pytest.approx(net)
+    assert closed.open_net_pct == pytest.approx(2.0 - 0.25)
+    assert (closed.ticks, closed.last_seen_at) == (3, T0 + timedelta(seconds=2))
+    assert state.peak == peak
+    assert (state.ticks, state.last_seen_at) == (3, T0 + timedelta(seconds=2))
+    assert (state.opened_at, state.open_net_pct) == (T0, pytest.approx(1.75))
+
+
+def test_close_reasons_tell_converged_from_stale() -> None:
+    cache = QuoteCache(VENUES, [SOL, BTC])
+    for pair in (SOL, BTC):
+        put(cache, "mexc", pair, "99", "100")
+        put(cache, "gateio", pair, "102", "103")
+    tracker = OpportunityTracker(fees=FEES, arbitrage_threshold=0.005)
+    assert len(tracker.update(cache.snapshot(), T0)) == 2
+    put(cache, "gateio", SOL, "100", "101")  # prices came together
+    cache.mark_not_live(cache.venue_index["gateio"], [1])  # BTC's sell quote lost its feed
+    closed = tracker.update(cache.snapshot(), T0 + timedelta(seconds=1))
+    assert {(c.pair, c.reason) for c in closed if isinstance(c, OpportunityClosed)} == {
+        (SOL, "converged"),
+        (BTC, "stale"),
+    }
+
+
+def test_close_all_ends_every_open_opportunity_as_shutdown() -> None:
+    cache = QuoteCache(VENUES, [SOL])
+    put(cache, "mexc", SOL, "99", "100")
+    put(cache, "gateio", SOL, "102", "103")
+    tracker = OpportunityTracker(fees=FEES, arbitrage_threshold=0.005)
+    tracker.update(cache.snapshot(), T0)
+    tracker.update(cache.snapshot(), T0 + timedelta(seconds=1))
+    stop = T0 + timedelta(seconds=1.4)
+    [closed] = tracker.close_all(stop, "shutdown")
+    assert (closed.reason, closed.closed_at, closed.ticks) == ("shutdown", stop, 2)
+    assert closed.last_seen_at == T0 + timedelta(seconds=1)
+    assert tracker.open_count == 0 and tracker.open_opportunities() == ()
+    # the next tick opens it afresh
+    [reopened] = tracker.update(cache.snapshot(), T0 + timedelta(seconds=2))
+    assert isinstance(reopened, OpportunityOpened)
+    assert reopened.opened_at == T0 + timedelta(seconds=2)
 
 
 def test_an_unknown_size_gives_no_size_and_no_profit() -> None:

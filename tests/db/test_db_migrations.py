@@ -26,7 +26,11 @@ async def test_applies_once_and_records(pg_database) -> None:
     conn = await asyncpg.connect(pg_database.dsn)
     try:
         assert await apply_migrations(conn) == ALL
-        assert ALL[0] == FIRST and "003_partition_book_ticker_snapshots" in ALL
+        assert ALL[:3] == [
+            FIRST,
+            "002_arbitrage_opportunities",
+            "003_partition_book_ticker_snapshots",
+        ]
         assert await apply_migrations(conn) == []  # idempotent
         rows = await conn.fetch("SELECT version, applied_at FROM schema_migrations ORDER BY 1")
         assert [r["version"] for r in rows] == ALL

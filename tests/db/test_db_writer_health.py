@@ -87,11 +87,11 @@ def test_nothing_but_the_outcome_is_logged_while_closing() -> None:
             health.failed(OSError("unreachable"), expected=True)
             clock.now += 0.1
         health.dropped(5, "spilling to /x failed: read-only file system")
-        health.closed(Path("/data/spill"))
+        health.closed(Path("/data/spill"), "book_ticker_snapshots")
     loud = [e for e in logs if e["log_level"] != "debug"]
     assert [e["event"] for e in loud] == ["writer_dropped", "writer_closed"]
     closed = loud[-1]
-    assert closed["log_level"] == "error"
+    assert (closed["log_level"], closed["table"]) == ("error", "book_ticker_snapshots")
     assert closed["summary"] == (
         "writer closed: database down (OSError: unreachable); 0 rows written, 2 spill files "
         "waiting in /data/spill for the next run, 5 rows dropped (5 spilling to /x failed: "

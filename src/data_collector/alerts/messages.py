@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from data_collector.alerts.events import AlertRecord, PairSilent, VenueDown, VenueUp
 from data_collector.analytics.formatting import (
     format_amount,
+    format_duration,
     format_money,
     format_price,
     format_qty,
@@ -162,13 +163,3 @@ def probe_message() -> Alert:
     """What ``--test-alerts`` sends."""
     text = "Test message from cex-arb-collector: alerts reach this target."
     return Alert(event="test", key=("test",), title="cex-arb-collector test", body=text, line=text)
-
-
-def format_duration(seconds: float) -> str:
-    """``6.0s``, ``2m05s``, ``1h02m``."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = int(seconds)
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"

@@ -64,3 +64,15 @@ def _significant(value: float, digits: int) -> str:
 
 def format_pct(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}%"
+
+
+def format_duration(seconds: float) -> str:
+    """``6.0s``, ``2m05s``, ``1h02m``, ``3d04h``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"

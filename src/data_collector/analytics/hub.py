@@ -1,14 +1,17 @@
 """The analytics of one collector: computes records and hands them to every subscriber.
 
 The scheduler calls :meth:`Analytics.on_tick` with each snapshot (opportunities open and close
-there); the analytics loop calls :meth:`Analytics.summarize` every analytics interval. Both
-take their time from the caller, never from the wall clock, so a replay drives them the same
-way. Subscribers (:class:`~data_collector.analytics.records.RecordConsumer`) get the records
-in the order they happened; one that raises is logged and the others still get theirs.
+there); the analytics loop calls :meth:`Analytics.summarize` every analytics interval (the
+summary also carries the opportunities still open); at shutdown the collector calls
+:meth:`Analytics.close_open`. All take their time from the caller, never from the wall clock,
+so a replay drives them the same way. Subscribers
+(:class:`~data_collector.analytics.records.RecordConsumer`) get the records in the order they
+happened; one that raises is logged and the others still get theirs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -16,6 +19,8 @@ import structlog
 
 from data_collector.analytics.opportunities import OpportunityTracker
 from data_collector.analytics.records import (
+    SHUTDOWN,
+    CloseReason,
     FeeMissing,
     OpportunityClosed,
     OpportunityOpened,
@@ -62,10 +67,17 @@ class Analytics:
             self._deliver(record)
 
     def summarize(self, snap: Snapshot) -> Summary:
-        """Summarise the market on this snapshot; subscribers get the summary."""
+        """Summarise the market on this snapshot; subscribers get the summary, with the
+        opportunities open as of the latest tick."""
         summary = self.summaries.summarize(snap, self.tracker.open_count)
+        summary = dataclasses.replace(summary, open=self.tracker.open_opportunities())
         self._deliver(summary)
         return summary
+
+    def close_open(self, closed_at: datetime, reason: CloseReason = SHUTDOWN) -> None:
+        """Close every open opportunity (at shutdown); subscribers get the closings."""
+        for record in self.tracker.close_all(closed_at, reason):
+            self._deliver(record)
 
     def _deliver(self, record: TickRecord | Summary) -> None:
         for consumer in self._consumers:

@@ -1,16 +1,44 @@
 """What the analytics find, as plain records, and the interface that receives them.
 
-The tracker and the summaries compute these; consumers (the log reporter today, later an
-opportunity ledger, alert delivery, a dashboard) turn them into whatever they need. Every
-``*_pct`` field is a percentage (1.5 = 1.5 %); prices are floats of the venues' strings.
+The tracker and the summaries compute these; consumers (the log reporter, the opportunity
+ledger, later alert delivery and a dashboard) turn them into whatever they need. Every
+``*_pct`` field is a percentage (1.5 = 1.5 %); prices are floats of the venues' strings, and
+:class:`OpportunityQuote` also keeps the strings themselves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final, Literal
 
 from data_collector.pairs import Pair
+
+#: why an opportunity closed: the prices came together, a quote stopped being live (or left
+#: the snapshot), or the collector shut down while it was open
+CloseReason = Literal["converged", "stale", "shutdown"]
+CONVERGED: Final = "converged"
+STALE: Final = "stale"
+SHUTDOWN: Final = "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class OpportunityQuote:
+    """Both legs of an opportunity on one tick, with the venues' exact decimal strings."""
+
+    at: datetime
+    #: the buy venue's ask, exactly as the venue wrote it
+    buy_price: str
+    #: the sell venue's bid, exactly as the venue wrote it
+    sell_price: str
+    #: the smaller of the two sizes, as its venue wrote it; None if unknown
+    size: str | None
+    gross_pct: float
+    net_pct: float
+    #: what buying and selling ``size`` earns in the pair's quote currency, net of both taker
+    #: fees (each charged on its own leg, as :attr:`OpportunityOpened.net_profit`); None if
+    #: the size is unknown
+    profit: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +58,8 @@ class OpportunityOpened:
     net_pct: float
     buy_fee_pct: float
     sell_fee_pct: float
+    #: the same tick with exact strings (always set by the tracker)
+    quote: OpportunityQuote | None = None
 
     @property
     def opportunity(self) -> float:
@@ -54,7 +84,11 @@ class OpportunityOpened:
 
 @dataclass(frozen=True, slots=True)
 class OpportunityClosed:
-    """An open opportunity stopped qualifying (or its pair list changed)."""
+    """An open opportunity stopped qualifying, lost a live quote, or was closed at shutdown.
+
+    The fields after ``ticks`` are always set by the tracker (the defaults only serve records
+    built by hand).
+    """
 
     pair: Pair
     buy_exchange: str
@@ -65,10 +99,31 @@ class OpportunityClosed:
     peak_net_pct: float
     #: snapshot ticks it stayed open
     ticks: int
+    reason: CloseReason = CONVERGED
+    open_net_pct: float | None = None
+    #: the tick of the best net percentage
+    peak: OpportunityQuote | None = None
+    #: the last tick it was seen open
+    last_seen_at: datetime | None = None
 
     @property
     def duration_s(self) -> float:
         return (self.closed_at - self.opened_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOpportunity:
+    """Where an opportunity that is still open stands, as of its last tick."""
+
+    pair: Pair
+    buy_exchange: str
+    sell_exchange: str
+    opened_at: datetime
+    open_net_pct: float
+    #: the tick of the best net percentage so far
+    peak: OpportunityQuote
+    ticks: int
+    last_seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +194,8 @@ class Summary:
     spread_alerts: tuple[SpreadAlert, ...]
     volume_changes: tuple[VolumeChange, ...]
     market_health: MarketHealth
+    #: the opportunities open at the time of the summary
+    open: tuple[OpenOpportunity, ...] = ()
 
 
 #: what the per-tick tracker reports, in the order it happened
