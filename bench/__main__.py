@@ -27,6 +27,8 @@ from bench.common import (
 from data_collector.logsetup import configure_logging
 
 RESULTS = BENCH_DIR / "RESULTS.md"
+#: how the targets table names each venue
+LABELS = {"gateio": "Gate", "mexc": "MEXC", "binance": "Binance", "okx": "OKX", "bybit": "Bybit"}
 SCALE_PNG = BENCH_DIR / "scale.png"
 
 
@@ -109,12 +111,17 @@ def targets(f: dict[str, float]) -> list[list[str]]:
         else:
             rows.append([name, shown, "met" if ok else "missed"])
 
-    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+    for venue in ingest.VENUES:
         ratio = f.get(f"1.ratio_{venue}", math.nan)
-        add(f"{label}: frames/CPU-s >= 10x ccxt", ratio, f"{_fmt(ratio, '.2f')}x", ratio >= 10)
-    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+        add(
+            f"{LABELS[venue]}: frames/CPU-s >= 10x ccxt",
+            ratio,
+            f"{_fmt(ratio, '.2f')}x",
+            ratio >= 10,
+        )
+    for venue in ingest.VENUES:
         rate = f.get(f"1.ours_{venue}", math.nan)
-        add(f"{label}: >= 100,000 frames/CPU-s", rate, _fmt(rate, ",.0f"), rate >= 100_000)
+        add(f"{LABELS[venue]}: >= 100,000 frames/CPU-s", rate, _fmt(rate, ",.0f"), rate >= 100_000)
     for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
         p99 = f.get(f"2.p99_{venue}", math.nan)
         add(f"{label}: latency p99 < 100 µs", p99, f"{_fmt(p99, ',.0f')} µs", p99 < 100)
@@ -180,8 +187,8 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
 
 
 def summary_line(f: dict[str, float]) -> str:
-    ratios = [f.get("1.ratio_gateio", math.nan), f.get("1.ratio_mexc", math.nan)]
-    rates = [f.get("1.ours_gateio", math.nan), f.get("1.ours_mexc", math.nan)]
+    ratios = [f.get(f"1.ratio_{venue}", math.nan) for venue in ingest.VENUES]
+    rates = [f.get(f"1.ours_{venue}", math.nan) for venue in ingest.VENUES]
     writer = [v for k, v in f.items() if k.startswith("3.ratio_")]
     return (
         f"ingest_ratio_vs_ccxt={_fmt(_worst(ratios), '.1f')} "
