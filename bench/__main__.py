@@ -1,8 +1,9 @@
 """``python -m bench [--quick]``: run every benchmark case and report.
 
-Full mode writes ``bench/RESULTS.md`` and ``bench/scale.png`` (about 5-6 minutes on 2 cores).
-``--quick`` runs smaller versions of the same cases in under a minute, prints the tables and
-ends with one summary line; it does not overwrite RESULTS.md or scale.png.
+Full mode writes ``bench/RESULTS.md``, ``bench/scale.png`` and ``bench/scale-5-venues.png``
+(about 12 minutes on 2 cores). ``--quick`` runs smaller versions of the cases in about a
+minute (the scale case with all five venues only), prints the tables and ends with one summary
+line; it overwrites none of those files.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from bench import ingest, latency, scale, writer_bench
+from bench import ingest, latency, scale, scale_report, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
@@ -29,7 +31,6 @@ from data_collector.logsetup import configure_logging
 RESULTS = BENCH_DIR / "RESULTS.md"
 #: how the targets table names each venue
 LABELS = {"gateio": "Gate", "mexc": "MEXC", "binance": "Binance", "okx": "OKX", "bybit": "Bybit"}
-SCALE_PNG = BENCH_DIR / "scale.png"
 
 
 @dataclass
@@ -38,7 +39,8 @@ class Plan:
     ingest: ingest.IngestSettings
     latency: latency.LatencySettings
     writer: writer_bench.WriterSettings
-    scale: scale.ScaleSettings
+    #: the scale cases (case 5: 2 venues, case 6: 5 venues)
+    scales: list[scale.ScaleSettings]
     results: list[CaseResult] = field(default_factory=list)
 
 
@@ -47,18 +49,18 @@ def make_plan(quick: bool) -> Plan:
         return Plan(
             quick=True,
             ingest=ingest.IngestSettings(
-                warmup_frames=3_000, frames=20_000, reps=3, clients=("ours", "ccxt")
+                warmup_frames=2_000, frames=10_000, reps=3, clients=("ours", "ccxt")
             ),
             latency=latency.LatencySettings(warmup_s=0.5, window_s=1.0, windows=3),
             writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
-            scale=scale.ScaleSettings(pairs=300, duration_s=6.0, warmup_s=0.5, runs=1, quick=True),
+            scales=[scale.five_venues(pairs=100, duration_s=5.0, warmup_s=0.5, runs=1, quick=True)],
         )
     return Plan(
         quick=False,
         ingest=ingest.IngestSettings(),
         latency=latency.LatencySettings(),
         writer=writer_bench.WriterSettings(),
-        scale=scale.ScaleSettings(),
+        scales=[scale.ScaleSettings(), scale.five_venues()],
     )
 
 
@@ -80,21 +82,28 @@ async def run(plan: Plan, tmp: str) -> dict[str, float]:
         r3 = await writer_bench.run_case(plan.writer, dsn, tmp, log)
         plan.results.append(r3)
         await writer_bench.prepare(dsn)
-        analyses = []
+        cases = []
         try:
-            for i in range(plan.scale.runs):
-                log(f"case 4/5: run {i + 1} of {plan.scale.runs}")
-                report = await scale.run_scale(plan.scale, dsn, tmp, log)
-                analyses.append(scale.analyse(report, plan.scale))
+            for s in plan.scales:
+                cases.append((s, await _scale_runs(s, dsn, tmp)))
         finally:
             await writer_bench.drop_scratch(dsn)
-    png = f"{tmp}/scale.png" if plan.quick else str(SCALE_PNG)
-    plot_note = scale.plot(scale.median_run(analyses), plan.scale, png, tmp)
-    r4, r5 = scale.tables(analyses, plan.scale, plot_note)
-    plan.results += [r4, r5]
+    plan.results.append(scale_report.tick_table(cases))
+    for s, analyses in cases:
+        png = f"{tmp}/{s.plot_name}" if plan.quick else str(BENCH_DIR / s.plot_name)
+        note = scale_report.plot(scale_report.median_run(analyses), s, png, tmp)
+        plan.results.append(scale_report.scale_table(s, analyses, note))
     for r in plan.results:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures
+
+
+async def _scale_runs(s: scale.ScaleSettings, dsn: str, tmp: str) -> list[dict[str, Any]]:
+    analyses = []
+    for i in range(s.runs):
+        log(f"case 4-6: {s.name}, run {i + 1} of {s.runs}")
+        analyses.append(scale.analyse(await scale.run_scale(s, dsn, tmp, log), s))
+    return analyses
 
 
 def _fmt(value: float, spec: str) -> str:
@@ -131,12 +140,16 @@ def targets(f: dict[str, float]) -> list[list[str]]:
         add(f"writer >= 80% of bare COPY ({n:,} rows)", ratio, f"{ratio:.0%}", ratio >= 0.8)
     late = f.get("4.lateness_p99", math.nan)
     add("tick lateness p99 < 5 ms", late, f"{_fmt(late, '.2f')} ms", late < 5)
-    cpu = f.get("5.cpu_pct", math.nan)
-    add("scale: < 25% of one core", cpu, f"{_fmt(cpu, '.1f')} %", cpu < 25)
-    rss = f.get("5.rss_mb", math.nan)
-    add("scale: < 200 MB RSS", rss, f"{_fmt(rss, '.0f')} MB", rss < 200)
-    missed = f.get("5.missed", math.nan)
-    add("scale: no missed snapshot", missed, _fmt(missed, ".0f"), missed == 0)
+    for case, name in ((5, "scale, 2 venues"), (6, "scale, 5 venues")):
+        cpu = f.get(f"{case}.cpu_pct", math.nan)
+        add(f"{name}: < 25% of one core", cpu, f"{_fmt(cpu, '.1f')} %", cpu < 25)
+        rss = f.get(f"{case}.rss_mb", math.nan)
+        add(f"{name}: < 200 MB RSS", rss, f"{_fmt(rss, '.0f')} MB", rss < 200)
+        missed = f.get(f"{case}.missed", math.nan)
+        add(f"{name}: no missed snapshot", missed, _fmt(missed, ".0f"), missed == 0)
+        lost = f.get(f"{case}.rows_missing", math.nan)
+        shown = f"{_fmt(lost, ',.0f')} missing"
+        add(f"{name}: every expected row in the table", lost, shown, lost == 0)
     return rows
 
 
@@ -181,8 +194,8 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
     for r in plan.results:
         out += [f"## {r.title}", "", markdown_table(r.headers, r.rows), ""]
         out += [f"- {note}" for note in r.notes] + [""]
-    if not plan.quick:
-        out += ["![collector CPU and tick lateness](scale.png)", ""]
+        if r.image and not plan.quick:
+            out += [f"![{r.image_alt}]({r.image})", ""]
     return "\n".join(out)
 
 
@@ -194,7 +207,9 @@ def summary_line(f: dict[str, float]) -> str:
         f"ingest_ratio_vs_ccxt={_fmt(_worst(ratios), '.1f')} "
         f"frames_per_cpu_s={_fmt(_worst(rates), '.0f')} "
         f"writer_vs_raw_copy={_fmt(_worst(writer), '.2f')} "
-        f"tick_jitter_p99_ms={_fmt(f.get('4.lateness_p99', math.nan), '.2f')}"
+        f"tick_jitter_p99_ms={_fmt(f.get('4.lateness_p99', math.nan), '.2f')} "
+        f"five_venues_cpu_pct={_fmt(f.get('6.cpu_pct', math.nan), '.1f')} "
+        f"five_venues_rows_missing={_fmt(f.get('6.rows_missing', math.nan), '.0f')}"
     )
 
 
@@ -222,7 +237,8 @@ def main() -> int:
         print(text)
     else:
         RESULTS.write_text(text)
-        log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)} and {SCALE_PNG.name}")
+        pngs = ", ".join(s.plot_name for s in plan.scales)
+        log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)}, {pngs}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     print(summary_line(figures), flush=True)
     return 0

@@ -52,6 +52,9 @@ class CaseResult:
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)
+    #: a picture shown below the table in a full run (path relative to bench/), and its alt text
+    image: str = ""
+    image_alt: str = ""
 
 
 # --- the ccxt virtual environment -----------------------------------------------------------

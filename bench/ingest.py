@@ -11,6 +11,7 @@ frames sent and its cached last quotes must equal the simulator's.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,15 +160,10 @@ async def run_venue(
     """Every client of ``venue``, each with its own simulator, measured in turns: repetition
     ``i`` floods each client once, in an order rotated by ``i``, so that whatever else the
     machine does at the time weighs on all of them alike."""
-    live: list[Contender] = []
     contenders = [Contender(venue, kind, s) for kind in kinds]
     try:
-        for c in contenders:
-            try:
-                await c.start(tmp)
-                live.append(c)
-            except ChildError as exc:
-                c.failed(exc)
+        started = await asyncio.gather(*(_start(c, tmp) for c in contenders))
+        live = [c for c, ok in zip(contenders, started, strict=True) if ok]
         for rep in range(s.reps):
             shift = rep % max(len(live), 1)
             for c in live[shift:] + live[:shift]:
@@ -178,6 +174,16 @@ async def run_venue(
         for c in contenders:
             await c.close()
     return {c.kind: c.run for c in contenders}
+
+
+async def _start(c: Contender, tmp: str) -> bool:
+    """Start (and warm up) one contender; False, noted, when it fails."""
+    try:
+        await c.start(tmp)
+    except ChildError as exc:
+        c.failed(exc)
+        return False
+    return True
 
 
 async def _guarded(c: Contender, step: Any, live: list[Contender]) -> None:
