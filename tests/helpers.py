@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from data_collector.cache import QuoteCache
 from data_collector.collector import Collector
 from data_collector.config import Config, load_config
+from data_collector.connection import ConnectionSettings
+from data_collector.manager import FeedManager
 from data_collector.pairs import Pair
 from data_collector.simulator import Simulator
+from data_collector.venues import get_venue
 
 REPO = Path(__file__).resolve().parents[1]
 MEXC_FEE, GATE_FEE = 0.0005, 0.002
@@ -52,29 +58,63 @@ def events(logs: Log, name: str, **match: Any) -> Log:
     return [e for e in logs if e["event"] == name and all(e.get(k) == v for k, v in match.items())]
 
 
+#: the tests' taker fees where they differ from the venue modules' defaults
+TEST_FEES = {"mexc": MEXC_FEE, "gateio": GATE_FEE}
+DEFAULT_CONNECTION = (
+    "{silence_timeout: 5, pong_timeout: 3, reconnect_initial_delay: 0.1, reconnect_max_delay: 0.5}"
+)
+
+
 def make_config(
     tmp_path: Path, sim: Simulator, pairs: list[Pair], dsn: str, **extra: str
 ) -> Config:
-    """A collector config for the simulator's venues (written to ``tmp_path/config.yaml``)."""
+    """A collector config for every venue the simulator serves (written to
+    ``tmp_path/config.yaml``). ``extra`` may set ``analytics_interval``, ``monitoring_port``
+    and, as YAML flow mappings, ``connection`` and ``analytics``."""
     symbols = ", ".join(f'"{p}"' for p in pairs)
+    exchanges = "\n".join(
+        f'  {name}: {{websocket_url: "{url}"'
+        + (f", taker_fee: {TEST_FEES[name]}" if name in TEST_FEES else "")
+        + "}"
+        for name, url in sim.urls.items()
+    )
     text = f"""
 data_collector:
   snapshot_interval: 1
   analytics_interval: {extra.get("analytics_interval", 10)}
-  exchanges: ["mexc", "gateio"]
+  exchanges: [{", ".join(sim.urls)}]
   symbols: [{symbols}]
   data_dir: "{tmp_path / "data"}"
-  connection: {{silence_timeout: 5, pong_timeout: 3, reconnect_initial_delay: 0.1,
-               reconnect_max_delay: 0.5}}
+  connection: {extra.get("connection", DEFAULT_CONNECTION)}
+  analytics: {extra.get("analytics", "{}")}
 exchanges:
-  mexc: {{websocket_url: "{sim.urls["mexc"]}", taker_fee: {MEXC_FEE}}}
-  gateio: {{websocket_url: "{sim.urls["gateio"]}", taker_fee: {GATE_FEE}}}
+{exchanges}
 database: {{dsn: "{dsn}"}}
 monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
 """
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return load_config(path, env={})
+
+
+class TickLog:
+    """A sink beside the writer: rows per venue of each tick, as the scheduler made them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[datetime, Counter[str]] = {}
+
+    def __call__(self, rows: list[tuple[Any, ...]]) -> None:
+        for row in rows:
+            self.rows.setdefault(row[7], Counter())[row[0]] += 1
+
+    def complete(self, expected: dict[str, int]) -> list[datetime]:
+        """Ticks on which every venue stored exactly its expected number of pairs."""
+        return sorted(
+            t for t, c in self.rows.items() if all(c[v] == n for v, n in expected.items())
+        )
+
+    def since(self, start: datetime) -> dict[datetime, Counter[str]]:
+        return {t: c for t, c in sorted(self.rows.items()) if t >= start}
 
 
 @asynccontextmanager
@@ -89,6 +129,22 @@ async def running(config: Config, *, dry_run: bool = False) -> AsyncIterator[Col
         collector.stop()
         async with asyncio.timeout(15):
             await collector.close()
+
+
+@asynccontextmanager
+async def feeds(
+    sim: Simulator, pairs: list[Pair], settings: ConnectionSettings
+) -> AsyncIterator[FeedManager]:
+    """A started FeedManager on a fresh QuoteCache (``manager.cache``) for every venue the
+    running simulator serves; stopped on exit."""
+    cache = QuoteCache(tuple(sim.venues), pairs)
+    venues = {name: (get_venue(name), url) for name, url in sim.urls.items()}
+    manager = FeedManager(cache, venues, pairs, settings)
+    await manager.start()
+    try:
+        yield manager
+    finally:
+        await manager.stop()
 
 
 async def wait_for_ticks(collector: Collector, n: int, timeout: float = 15) -> None:

@@ -35,13 +35,40 @@ def test_accepts_and_keeps_exact_strings() -> None:
 def test_sequence_must_rise() -> None:
     cache = make()
     assert cache.apply(0, 0, q("1", "2", seq=10), 1) is Outcome.ACCEPTED
-    assert cache.apply(0, 0, q("1.5", "2", seq=10), 2) is Outcome.STALE
     assert cache.apply(0, 0, q("1.5", "2", seq=9), 3) is Outcome.STALE
     assert cache.snapshot().bid[0, 0] == 1.0
     assert cache.apply(0, 0, q("1.5", "2", seq=11), 4) is Outcome.ACCEPTED
     # no sequence from the venue: every update is taken in arrival order
     assert cache.apply(1, 0, q("1", "2"), 1) is Outcome.ACCEPTED
     assert cache.apply(1, 0, q("0.9", "2"), 2) is Outcome.ACCEPTED
+
+
+def test_the_same_sequence_again_is_a_repeat_that_keeps_the_pair_alive() -> None:
+    cache = make()
+    first = q("1", "2", seq=10)
+    assert cache.apply(0, 0, first, 100) is Outcome.ACCEPTED
+    assert cache.last_seen_ns()[0, 0] == 100
+    # Bybit pushes an unchanged book again with the same u every 3 s
+    assert cache.apply(0, 0, q("1", "2", seq=10), 3_000_100) is Outcome.REPEAT
+    snap = cache.snapshot()
+    assert snap.quote(0, 0) is first and snap.usable[0, 0]  # the quote stays, still live
+    assert snap.receive_time_ns[0, 0] == 100  # the quote's own time is not touched...
+    assert cache.last_seen_ns()[0, 0] == 3_000_100  # ...but the pair was seen alive
+    assert cache.apply(0, 0, q("1.5", "2", seq=9), 3_000_200) is Outcome.STALE
+    assert cache.last_seen_ns()[0, 0] == 3_000_100  # out of order proves nothing
+
+
+def test_a_sequence_restart_replaces_the_quote_though_the_sequence_went_down() -> None:
+    cache = make()
+    assert cache.apply(0, 0, q("1", "2", seq=18521288), 1) is Outcome.ACCEPTED
+    restarted = QuoteUpdate("X", "1.1", "1", "2", "2", 2000, 1, sequence_restart=True)
+    assert cache.apply(0, 0, restarted, 2) is Outcome.ACCEPTED
+    assert cache.snapshot().quote(0, 0) is restarted
+    assert cache.apply(0, 0, q("1.2", "2", seq=1), 3) is Outcome.REPEAT
+    assert cache.apply(0, 0, q("1.3", "2", seq=2), 4) is Outcome.ACCEPTED
+    # a lower sequence without the restart mark is still out of order
+    assert cache.apply(0, 0, q("1.4", "2", seq=1), 5) is Outcome.STALE
+    assert cache.snapshot().bid[0, 0] == 1.3
 
 
 def test_crossed_and_non_positive_and_garbage_are_dropped() -> None:
@@ -94,11 +121,11 @@ def test_snapshot_is_a_copy() -> None:
 
 def test_stats_count_outcomes() -> None:
     stats = VenueStats()
-    for outcome in (Outcome.ACCEPTED, Outcome.STALE, Outcome.CROSSED, Outcome.INVALID):
+    for outcome in Outcome:
         stats.count(outcome)
-    assert (stats.updates, stats.dropped_stale, stats.dropped_crossed, stats.dropped_invalid) == (
-        1, 1, 1, 1,
-    )  # fmt: skip
+    counts = (stats.updates, stats.dropped_stale, stats.dropped_crossed, stats.dropped_invalid)
+    assert counts == (1, 1, 1, 1)
+    assert stats.repeats == 1
 
 
 def test_a_size_that_passes_the_screen_but_is_no_number_makes_the_quote_unusable() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from data_collector.venues import VENUES
 from tests.cli_process import (
     free_port,
     get_health,
@@ -28,6 +29,8 @@ def test_help_lists_every_flag(tmp_path: Path) -> None:
     out = run_cli("--help", cwd=tmp_path).stdout
     for flag in ("--config", "--status", "--dry-run", "--symbols", "--log-level", "--log-format"):
         assert flag in out
+    words = " ".join(out.split())  # argparse wraps the description
+    assert all(venue.display_name in words for venue in VENUES.values())
 
 
 def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path: Path) -> None:
@@ -89,7 +92,8 @@ def test_dry_run_never_touches_the_database(tmp_path: Path) -> None:
     assert not any(n.startswith(("database", "writer", "migration")) for n in names)
     assert not (tmp_path / "data").exists()
     snapshots = [e for e in events if e["event"] == "snapshot"]
-    assert max(e["rows"] for e in snapshots) == 4  # 2 pairs x 2 venues, captured all the same
+    # 2 pairs x every venue (the default list: all of them), captured all the same
+    assert max(e["rows"] for e in snapshots) == 2 * len(VENUES)
 
 
 @pytest.mark.parametrize(

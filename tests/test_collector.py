@@ -28,6 +28,7 @@ from tests.helpers import (
     MEXC_FEE,
     REPO,
     Log,
+    TickLog,
     events,
     fetch,
     make_config,
@@ -40,17 +41,6 @@ from tests.pg import PgDatabase, PgProxy, admin
 
 #: a dry run never connects to it
 UNUSED_DSN = "postgresql://nobody@127.0.0.1:1/none"
-
-
-class TickLog:
-    """A sink beside the writer: what each tick captured, as the scheduler saw it."""
-
-    def __init__(self) -> None:
-        self.rows: dict[datetime, Counter[str]] = {}
-
-    def __call__(self, rows: list[tuple]) -> None:
-        for row in rows:
-            self.rows.setdefault(row[7], Counter())[row[0]] += 1
 
 
 @pytest.mark.timeout(90)

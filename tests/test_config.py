@@ -8,6 +8,7 @@ import pytest
 
 from data_collector.config import ConfigError, config_warnings, load_config
 from data_collector.pairs import Pair, parse_pair
+from data_collector.venues import VENUES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +25,8 @@ def test_shipped_config_has_the_documented_defaults() -> None:
     assert dc.enabled is True
     assert dc.snapshot_interval == 1
     assert dc.analytics_interval == 10
-    assert dc.exchanges == ["mexc", "gateio"]
+    assert dc.exchanges == ["mexc", "gateio", "binance", "okx", "bybit"]
+    assert set(dc.exchanges) == set(VENUES)  # every registered venue
     assert len(config.pairs) == 20
     assert len(set(config.pairs)) == 20
     assert dc.analytics.arbitrage_threshold == 0.05
@@ -34,6 +36,9 @@ def test_shipped_config_has_the_documented_defaults() -> None:
     assert config.exchanges["mexc"].taker_fee == 0.0005
     assert config.exchanges["gateio"].websocket_url == "wss://api.gateio.ws/ws/v4/"
     assert config.exchanges["gateio"].taker_fee == 0.002
+    for name, venue in VENUES.items():  # the file writes out each venue module's defaults
+        assert config.exchanges[name].websocket_url == venue.default_url
+        assert config.exchanges[name].taker_fee == venue.default_taker_fee
     assert config.database.dsn == ""
     assert config.database.host == ""
     assert config.monitoring.port == 9108
@@ -84,7 +89,7 @@ def test_unset_variable_without_default_names_key_and_variable(tmp_path: Path) -
         ("database: {passwd: x}", "database.passwd", "password"),
         ("exchanges: {mexc: {taker_fee: 0.5}}", "exchanges.mexc.taker_fee", "fraction"),
         ("exchanges: {mexc: {websocket_url: http://x}}", "exchanges.mexc.websocket_url", "wss://"),
-        ("exchanges: {binance: {taker_fee: 0.001}}", "exchanges.binance", "supported"),
+        ("exchanges: {kraken: {taker_fee: 0.001}}", "exchanges.kraken", "supported"),
         ("database: {port: 70000}", "database.port", "70000"),
         ("monitoring: {enabled: maybe}", "monitoring.enabled", "maybe"),
     ],
@@ -112,6 +117,35 @@ def test_partial_exchange_block_takes_the_venue_defaults(tmp_path: Path) -> None
     assert config.exchanges["mexc"].websocket_url == "wss://wbs-api.mexc.com/ws"
     assert config.exchanges["mexc"].taker_fee == 0.001
     assert config.exchanges["gateio"].taker_fee == 0.002
+
+
+def test_every_registered_venue_is_configurable_with_its_module_defaults(tmp_path: Path) -> None:
+    names = ", ".join(VENUES)
+    config = load_config(write(tmp_path, f"data_collector: {{exchanges: [{names}]}}"), env={})
+    assert config.data_collector.exchanges == list(VENUES)
+    for name, venue in VENUES.items():
+        assert config.exchanges[name].websocket_url == venue.default_url
+        assert config.exchanges[name].taker_fee == venue.default_taker_fee
+    # left out, the list of venues is every registered one
+    assert load_config(write(tmp_path, "{}"), env={}).data_collector.exchanges == list(VENUES)
+
+
+def test_an_unknown_venue_is_refused_naming_every_registered_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "data_collector: {exchanges: [kraken]}"), env={})
+    assert all(name in str(err.value) for name in VENUES)
+
+
+def test_pair_silence_timeout_is_a_bounded_setting(tmp_path: Path) -> None:
+    text = "data_collector: {connection: {pair_silence_timeout: %s}}"
+    config = load_config(write(tmp_path, text % 30), env={})
+    assert config.data_collector.connection.pair_silence_timeout == 30
+    assert (
+        load_config(write(tmp_path, "{}"), env={}).data_collector.connection.pair_silence_timeout
+        == 120
+    )
+    with pytest.raises(ConfigError, match=r"^data_collector\.connection\.pair_silence_timeout: 0 "):
+        load_config(write(tmp_path, text % 0), env={})
 
 
 def test_symbols_override(tmp_path: Path) -> None:
@@ -273,7 +307,9 @@ def test_allowed_but_doubtful_values_give_warnings(tmp_path: Path) -> None:
     )
     warnings = dict(config_warnings(config))
     assert "60%" in warnings["data_collector.analytics.arbitrage_threshold"]
-    assert "mexc's 15 s ping" in warnings["data_collector.connection.silence_timeout"]
+    silence = warnings["data_collector.connection.silence_timeout"]
+    assert "shorter than the ping interval of " in silence and "mexc (15 s)" in silence
+    assert all(f"{name} (" in silence for name in VENUES if VENUES[name].ping_interval > 10)
 
 
 def test_relative_paths_are_relative_to_the_config_file(

@@ -20,7 +20,8 @@ from structlog.testing import capture_logs
 
 from data_collector.cache import Outcome, QuoteCache
 from data_collector.connection import ConnectionSettings
-from data_collector.manager import FeedManager, preview, shard
+from data_collector.feeds import preview
+from data_collector.manager import FeedManager, shard
 from data_collector.pairs import Pair
 from data_collector.simulator import Simulator
 from data_collector.venues.base import QuoteUpdate

@@ -22,9 +22,12 @@ from data_collector.venues.base import QuoteUpdate
 
 class Outcome(IntEnum):
     ACCEPTED = 0
-    STALE = 1  # sequence not newer than the last accepted one
+    STALE = 1  # sequence older than the last accepted one
     CROSSED = 2  # bid above ask on one venue
     INVALID = 3  # non-positive or unreadable price or size, or a price without its size
+    #: the same sequence as the last accepted update: the venue re-sent an unchanged book
+    #: (Bybit, every 3 s). Not stored again, but proof that the pair is alive.
+    REPEAT = 4
 
 
 class VenueStats(msgspec.Struct):
@@ -37,12 +40,19 @@ class VenueStats(msgspec.Struct):
     dropped_crossed: int = 0
     dropped_invalid: int = 0
     dropped_unknown: int = 0
+    #: updates that repeated the last accepted one (same sequence): alive, not out of order
+    repeats: int = 0
     reconnects: int = 0
+    #: connection attempts (first connects, reconnects, rotations) and the ones that failed
+    connection_attempts: int = 0
+    connection_failures: int = 0
     last_message_ns: int = 0
 
     def count(self, outcome: Outcome) -> None:
         if outcome is Outcome.ACCEPTED:
             self.updates += 1
+        elif outcome is Outcome.REPEAT:
+            self.repeats += 1
         elif outcome is Outcome.STALE:
             self.dropped_stale += 1
         elif outcome is Outcome.CROSSED:
@@ -77,11 +87,12 @@ _NAN = math.nan
 _INF = math.inf
 #: first characters a size may start with: no sign, no "nan"/"inf"
 _SIZE_START = frozenset("0123456789.")
-_ACCEPTED, _STALE, _CROSSED, _INVALID = (
+_ACCEPTED, _STALE, _CROSSED, _INVALID, _REPEAT = (
     Outcome.ACCEPTED,
     Outcome.STALE,
     Outcome.CROSSED,
     Outcome.INVALID,
+    Outcome.REPEAT,
 )
 
 
@@ -106,6 +117,8 @@ class QuoteCache:
         self.exchange_time_ms = np.zeros(shape, dtype=np.int64)
         self.receive_time_ns = np.zeros(shape, dtype=np.int64)
         self.sequence = np.full(shape, -1, dtype=np.int64)
+        #: receive time of the last repeat (see Outcome.REPEAT); 0 before the first
+        self.repeat_time_ns = np.zeros(shape, dtype=np.int64)
         self.live = np.zeros(shape, dtype=bool)
         self._quotes: list[QuoteUpdate | None] = [None] * (shape[0] * shape[1])
         #: the quote whose sizes bid_qty/ask_qty currently hold, per slot
@@ -120,15 +133,25 @@ class QuoteCache:
         self._exchange_time_ms = _flat_view(self.exchange_time_ms)
         self._receive_time_ns = _flat_view(self.receive_time_ns)
         self._sequence = _flat_view(self.sequence)
+        self._repeat_time_ns = _flat_view(self.repeat_time_ns)
         self._live = _flat_view(self.live)
         self.stats = {name: VenueStats() for name in self.venues}
 
     def apply(self, v: int, p: int, q: QuoteUpdate, receive_ns: int) -> Outcome:
-        """Store ``q`` for (venue v, pair p) unless it is stale, crossed or invalid."""
+        """Store ``q`` for (venue v, pair p) unless it is stale, a repeat, crossed or invalid.
+
+        A sequence that is not newer is a repeat (the same one: only the pair's last-seen time
+        is refreshed), a restart of the venue's numbering (stored all the same), or an update
+        out of order (dropped).
+        """
         i = v * self._n_pairs + p
         seq = q.sequence
-        if seq >= 0 and seq <= self._sequence[i]:
-            return _STALE
+        if seq >= 0 and seq <= (last := self._sequence[i]):  # the rare path: not newer
+            if seq == last:
+                self._repeat_time_ns[i] = receive_ns  # alive; the quote itself is unchanged
+                return _REPEAT
+            if not q.sequence_restart:
+                return _STALE
         bp, bq, ap, aq = q.bid_price, q.bid_qty, q.ask_price, q.ask_qty
         if (bp is None) is not (bq is None) or (ap is None) is not (aq is None):
             return _INVALID  # a price without its size (or the reverse) cannot be stored
@@ -158,6 +181,11 @@ class QuoteCache:
         self._live[i] = True
         self._quotes[i] = q
         return _ACCEPTED
+
+    def last_seen_ns(self) -> np.ndarray:
+        """Per (venue, pair): when the venue last proved the pair alive (an accepted update or
+        a repeat of it), 0 if never."""
+        return np.maximum(self.receive_time_ns, self.repeat_time_ns)
 
     def mark_not_live(self, v: int, pair_indexes: Iterable[int]) -> None:
         """A connection carrying these pairs was lost: keep the quotes but stop trusting them

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description=(
-            "Collect best bid/ask quotes from MEXC and Gate.io over WebSocket, snapshot them "
+            f"Collect best bid/ask quotes from {_venue_list()} over WebSocket, snapshot them "
             "every second into PostgreSQL and log cross-exchange arbitrage analytics."
         ),
     )
@@ -86,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _venue_list() -> str:
+    """The registered venues as a reader names them: ``MEXC, Gate.io and Binance``."""
+    from data_collector.venues import VENUES
+
+    names = [venue.display_name for venue in VENUES.values()]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 #: commands that print a report; the report alone goes to stdout, their log lines to stderr

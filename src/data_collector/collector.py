@@ -26,6 +26,7 @@ from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
 from data_collector.demo import start_simulator
+from data_collector.feed_watch import FeedWatch, log_subscriptions
 from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
 from data_collector.manager import FeedManager
 from data_collector.monitoring.connections import ConnectionStatusLog
@@ -59,6 +60,7 @@ class Collector:
 
     cache: QuoteCache
     manager: FeedManager
+    feed_watch: FeedWatch
     scheduler: SnapshotScheduler
     analytics: Analytics
     #: what monitoring (and the connection status line) reads of this collector
@@ -96,6 +98,7 @@ class Collector:
         self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
         self._tasks.start(self._analytics_loop(), "analytics")
         self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
+        self._tasks.start(self.feed_watch.run(), "feed-watch")
         self.started.set()
         return True
 
@@ -138,6 +141,7 @@ class Collector:
         self.cache = cache = QuoteCache(dc.exchanges, pairs)
         venues = {name: (get_venue(name), urls[name]) for name in dc.exchanges}
         self.manager = FeedManager(cache, venues, pairs, dc.connection)
+        self.feed_watch = FeedWatch(self.manager, dc.connection.pair_silence_timeout)
         self.analytics = Analytics(
             fees={name: config.exchanges[name].taker_fee or 0.0 for name in dc.exchanges},
             arbitrage_threshold=dc.analytics.arbitrage_threshold,
@@ -160,6 +164,7 @@ class Collector:
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
             open_opportunities=lambda: self.analytics.open_opportunities,
+            silent_pairs=self.feed_watch.silent_pairs,
             crashed_tasks=lambda: {f.task: f.error for f in self.failures},
         )
         if config.monitoring.enabled:
@@ -201,7 +206,8 @@ class Collector:
                 log.exception("analytics_failed")
 
     async def _report_subscriptions(self) -> None:
-        """Log the start-up line once every requested channel is acknowledged (or rejected)."""
+        """Log the start-up line once every requested channel is acknowledged (or rejected),
+        or after SUBSCRIBE_REPORT_TIMEOUT with what is missing."""
         manager = self.manager
         expected = len(self.cache.venues) * len(self.cache.pairs)
         deadline = time.monotonic() + SUBSCRIBE_REPORT_TIMEOUT
@@ -213,14 +219,7 @@ class Collector:
             if manager.subscribed_channels() + rejected() >= expected:
                 break
             await asyncio.sleep(0.05)
-        channels = manager.subscribed_channels()
-        log.info(
-            "subscriptions_ready",
-            channels=channels,
-            expected=expected,
-            rejected=rejected(),
-            summary=f"Subscribed to {plural(channels, 'book ticker channel')}",
-        )
+        log_subscriptions(manager, log)
 
 
 async def _unless_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:

@@ -79,6 +79,7 @@ RANGES: dict[str, Allowed] = {
     "data_collector.connection.rotation_margin": _seconds(0, DAY),
     "data_collector.connection.max_lifetime_override": _seconds(1, 7 * DAY, "or leave it out"),
     "data_collector.connection.subscribe_timeout": _seconds(1, 600),
+    "data_collector.connection.pair_silence_timeout": _seconds(1, DAY),
     "database.port": Allowed(1, 65535, "a TCP port", whole=True),
     "database.buffer_max_rows": Allowed(
         0, 100_000_000, "rows", whole=True, example="0 = 15 minutes of snapshots"
@@ -174,14 +175,18 @@ def config_warnings(config: Config) -> Iterator[tuple[str, str]]:
                 "(thresholds are fractions: 0.05 = 5 %)",
             )
     silence = dc.connection.silence_timeout
-    for name in dc.exchanges:
-        ping = VENUES[name].ping_interval
-        if silence < ping:
-            yield (
-                "data_collector.connection.silence_timeout",
-                f"{_show(silence)} s is shorter than {name}'s {_show(ping)} s ping interval: "
-                "a connection whose pairs are quiet will be replaced again and again",
-            )
+    # the venue's ping period: ours (MEXC, Gate, OKX, Bybit) or the server's (Binance)
+    slower = [
+        f"{name} ({_show(VENUES[name].ping_interval)} s)"
+        for name in dc.exchanges
+        if silence < VENUES[name].ping_interval
+    ]
+    if slower:
+        yield (
+            "data_collector.connection.silence_timeout",
+            f"{_show(silence)} s is shorter than the ping interval of {', '.join(slower)}: "
+            "a connection whose pairs are quiet will be replaced again and again",
+        )
 
 
 def _value(config: Config, key: str) -> Any:

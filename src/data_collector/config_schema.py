@@ -13,8 +13,10 @@ import msgspec
 
 from data_collector.connection import ConnectionSettings
 from data_collector.pairs import Pair, parse_pair
+from data_collector.venues import VENUES
 
-SUPPORTED_EXCHANGES = ("mexc", "gateio")
+#: every registered venue, in registry order: the venue modules are the only list of them
+SUPPORTED_EXCHANGES = tuple(VENUES)
 DEFAULT_SYMBOLS = (
     "BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT",
     "ADA/USDT", "TRX/USDT", "LINK/USDT", "AVAX/USDT", "DOT/USDT",
@@ -83,16 +85,15 @@ class MonitoringConfig(_Strict):
         return f"http://{host}:{self.port}"
 
 
-#: taker fees of the default (lowest) tier, as fractions
-DEFAULT_TAKER_FEES = {"mexc": 0.0005, "gateio": 0.002}
+#: taker fees of the default (lowest) tier, as fractions, as each venue module declares them
+DEFAULT_TAKER_FEES = {name: venue.default_taker_fee for name, venue in VENUES.items()}
 
 
 def default_exchanges() -> dict[str, ExchangeConfig]:
-    from data_collector.venues import VENUES
-
+    """Every registered venue with its public endpoint and default taker fee."""
     return {
-        name: ExchangeConfig(websocket_url=VENUES[name].default_url, taker_fee=fee)
-        for name, fee in DEFAULT_TAKER_FEES.items()
+        name: ExchangeConfig(websocket_url=venue.default_url, taker_fee=venue.default_taker_fee)
+        for name, venue in VENUES.items()
     }
 
 

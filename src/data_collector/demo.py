@@ -4,6 +4,8 @@ so that arbitrage alerts can be seen."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 from typing import TYPE_CHECKING
 
 import structlog
@@ -32,20 +34,40 @@ async def start_simulator(
     return dict(sim.urls)
 
 
+#: the planted gap: the sell venue's bid this far above the buy venue's ask, more than any two
+#: venues' taker fees together (each is below 0.1 by the config's rules, 0.2 % in practice)
+DEMO_GAP = 0.07
+
+
 async def demo_gaps(
-    sim: Simulator, pairs: list[Pair], every: float = 25.0, hold: float = 6.0
+    sim: Simulator,
+    pairs: list[Pair],
+    every: float = 25.0,
+    hold: float = 6.0,
+    rng: random.Random | None = None,
 ) -> None:
-    """Open a cross-venue gap on one pair now and then, for ``hold`` seconds."""
-    if not {"mexc", "gateio"} <= sim.venues.keys():
+    """Now and then, for ``hold`` seconds, quote one pair on a random venue well above its ask
+    on another random venue: a cross-venue gap the analytics report."""
+    names = sorted(sim.venues)
+    if len(names) < 2 or not pairs:
         return
-    buy, sell = sim.venues["mexc"], sim.venues["gateio"]
-    for i in range(1_000_000):
+    rng = rng or random.Random()
+    for i in itertools.count():
         await asyncio.sleep(every / 2 if i == 0 else every)
         pair = pairs[i % len(pairs)]
-        last = buy.last_sent(pair)
-        if last is None:
+        buy_name, sell_name = rng.sample(names, 2)
+        last = sim.venues[buy_name].last_sent(pair)
+        if last is None or not last["ask"]:
             continue
-        bid = float(last["ask"]) * 1.07  # 7 % above MEXC's ask: 6.75 % net of both fees
+        bid = float(last["ask"]) * (1 + DEMO_GAP)
+        sell = sim.venues[sell_name]
         sell.set_quote(pair, f"{bid:.6g}", "2.5", f"{bid * 1.0002:.6g}", "3.1", hold=True)
+        log.info(
+            "demo_gap",
+            symbol=str(pair),
+            buy_exchange=buy_name,
+            sell_exchange=sell_name,
+            summary=f"Demo: {pair} quoted {DEMO_GAP:.0%} above {buy_name}'s ask on {sell_name}",
+        )
         await asyncio.sleep(hold)
         sell.release(pair)

@@ -34,11 +34,16 @@ class Clock:
 
 
 def venue(
-    up: int = 1, expected: int = 1, age_s: float | None = 0.5, **counters: int
+    up: int = 1,
+    expected: int = 1,
+    age_s: float | None = 0.5,
+    silent: tuple[str, ...] = (),
+    **counters: int,
 ) -> VenueStatus:
-    """A venue's status whose last message came ``age_s`` before NOW_NS (None: never)."""
+    """A venue's status whose last message came ``age_s`` before NOW_NS (None: never), with
+    ``silent`` pairs."""
     last = 0 if age_s is None else NOW_NS - int(age_s * 1e9)
-    return VenueStatus(up, expected, VenueStats(last_message_ns=last, **counters))
+    return VenueStatus(up, expected, VenueStats(last_message_ns=last, **counters), silent)
 
 
 def status(**overrides: Any) -> CollectorStatus:
@@ -63,6 +68,7 @@ def sources(
     ticks: TickStats | None = None,
     database: WriterCounters | None = None,
     open_opportunities: int = 0,
+    silent_pairs: Mapping[str, list[str]] | None = None,
     clock: Clock | None = None,
     crashed_tasks: Mapping[str, str] | None = None,
 ) -> MonitoringSources:
@@ -72,6 +78,7 @@ def sources(
         ticks=ticks if ticks is not None else TickStats(),
         database=lambda: database,
         open_opportunities=lambda: open_opportunities,
+        silent_pairs=lambda: silent_pairs or {},
         clock_ns=clock if clock is not None else Clock(),
         crashed_tasks=lambda: crashed_tasks or {},
     )

@@ -69,3 +69,26 @@ def test_a_counter_that_went_backwards_gives_no_rate(logs: Log) -> None:
     log.report(view.read())
     rates = [e["updates_per_min"] for e in events(logs, "connection_status")]
     assert rates == [None, None, pytest.approx(120.0)]
+
+
+def test_failed_attempts_and_silent_pairs_are_told(logs: Log) -> None:
+    """No network: twelve attempts, all failed, none a reconnect; one silent pair elsewhere."""
+    mexc = VenueStats(connection_attempts=12, connection_failures=12)
+    binance = VenueStats(updates=50, connection_attempts=1, last_message_ns=Clock().now_ns)
+    view = sources(
+        {"mexc": mexc, "binance": binance},
+        {"mexc": (0, 2), "binance": (1, 1)},
+        silent_pairs={"binance": ["FOOUSDT"]},
+    )
+    ConnectionStatusLog().report(view.read())
+    status = {e["exchange"]: e for e in events(logs, "connection_status")}
+    assert status["mexc"]["summary"] == (
+        "[CONNECTION] MEXC: 0/2 connections up, n/a updates/min, 0 reconnects "
+        "(12 connection attempts, 12 failed), no message yet"
+    )
+    assert (status["mexc"]["connection_attempts"], status["mexc"]["connection_failures"]) == (
+        12,
+        12,
+    )
+    assert status["binance"]["silent_pairs"] == 1
+    assert status["binance"]["summary"].endswith("last message 0.0s ago, 1 silent pair")

@@ -19,7 +19,12 @@ def test_a_flowing_collector_is_healthy_with_the_whole_body() -> None:
         "reasons": [],
         "degraded": [],
         "venues": {
-            v: {"connections_up": 1, "connections_expected": 1, "last_message_age_s": 0.5}
+            v: {
+                "connections_up": 1,
+                "connections_expected": 1,
+                "last_message_age_s": 0.5,
+                "silent_pairs": [],
+            }
             for v in ("mexc", "gateio")
         },
         "last_snapshot": "2026-09-21T14:13:19+00:00",
@@ -47,7 +52,7 @@ def test_a_venue_with_a_connection_down_or_silent_is_unhealthy() -> None:
     assert body["reasons"] == [
         "mexc: 1/2 connections up",
         "gateio: no message for 31.2s",
-        "okx: no message for ever",
+        "okx: no message yet",
     ]
     assert body["venues"]["okx"]["last_message_age_s"] is None
     assert body["venues"]["gateio"]["last_message_age_s"] == 31.25
@@ -116,3 +121,11 @@ def test_a_crashed_task_is_unhealthy_while_the_collector_stops() -> None:
 def test_one_expected_connection_reads_in_the_singular() -> None:
     code, body = health(status(venues={"gateio": venue(up=0, expected=1)}), RULES)
     assert (code, body["reasons"]) == (503, ["gateio: 0/1 connection up"])
+
+
+def test_silent_pairs_are_listed_under_their_venue_but_do_not_make_it_unhealthy() -> None:
+    venues = {"binance": venue(silent=("FOOUSDT", "BARUSDT")), "bybit": venue()}
+    code, body = health(status(venues=venues), RULES)
+    assert code == 200 and body["reasons"] == []
+    assert body["venues"]["binance"]["silent_pairs"] == ["FOOUSDT", "BARUSDT"]
+    assert body["venues"]["bybit"]["silent_pairs"] == []

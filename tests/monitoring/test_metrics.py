@@ -18,12 +18,20 @@ BTC, ETH = Pair("BTC", "USDT"), Pair("ETH", "USDT")
 def test_counters_and_gauges_are_read_from_the_status_at_scrape_time() -> None:
     mexc = VenueStats(frames=10, updates=7, parse_errors=1, reconnects=6, dropped_stale=2)
     mexc.dropped_crossed, mexc.dropped_invalid, mexc.dropped_unknown = 3, 4, 5
+    mexc.repeats, mexc.connection_attempts, mexc.connection_failures = 8, 19, 12
     stats = {"mexc": mexc, "gateio": VenueStats(frames=3)}
     ticks = TickStats()
     ticks.ticks, ticks.missed, ticks.rows = 12, 1, 33
     writer = WriterStats(rows_written=30, rows_spilled=3, backlog_rows=5)
     connections = {"mexc": (2, 2), "gateio": (0, 1)}
-    view = sources(stats, connections, ticks=ticks, database=writer, open_opportunities=4)
+    view = sources(
+        stats,
+        connections,
+        ticks=ticks,
+        database=writer,
+        open_opportunities=4,
+        silent_pairs={"mexc": ["FOOUSDT", "BARUSDT"]},
+    )
     metrics = Metrics(view.read, view.venues)
     text = metrics.exposition().decode()
     assert (
@@ -37,9 +45,19 @@ def test_counters_and_gauges_are_read_from_the_status_at_scrape_time() -> None:
     assert sample(text, "collector_reconnects_total", exchange="mexc") == 6
     dropped = {
         reason: sample(text, "collector_dropped_updates_total", exchange="mexc", reason=reason)
-        for reason in ("out_of_order", "crossed", "invalid", "unknown_symbol")
+        for reason in ("out_of_order", "crossed", "invalid", "unknown_symbol", "repeat")
     }
-    assert dropped == {"out_of_order": 2, "crossed": 3, "invalid": 4, "unknown_symbol": 5}
+    assert dropped == {
+        "out_of_order": 2,
+        "crossed": 3,
+        "invalid": 4,
+        "unknown_symbol": 5,
+        "repeat": 8,
+    }
+    assert sample(text, "collector_connection_attempts_total", exchange="mexc") == 19
+    assert sample(text, "collector_connection_failures_total", exchange="mexc") == 12
+    assert sample(text, "collector_pairs_silent", exchange="mexc") == 2
+    assert sample(text, "collector_pairs_silent", exchange="gateio") == 0
     assert sample(text, "collector_connections_up", exchange="mexc") == 2
     assert sample(text, "collector_connections_up", exchange="gateio") == 0
     assert sample(text, "collector_snapshots_total") == 12

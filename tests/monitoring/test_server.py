@@ -52,7 +52,7 @@ async def test_health_and_metrics_are_served_from_the_providers() -> None:
         status, _, body = await get(f"{server.url}/health")
         assert (status, body) == health(view.read(), rules)
         assert status == 503 and body["reasons"] == [
-            "mexc: no message for ever",
+            "mexc: no message yet",
             "last snapshot none yet",
         ]
         status, text, _ = await get(f"{server.url}/metrics")

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from data_collector.simulator import PERSONALITIES
 from tests.simulator.clients import connect, gate_subscribe, is_update_for
 
 
@@ -26,7 +27,7 @@ async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
     try:
         assert process.stdout is not None
         urls = {}
-        while len(urls) < 2:
+        while len(urls) < len(PERSONALITIES):  # every simulated venue by default
             line = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
             name, _, url = line.strip().partition(": ")
             if url.startswith("ws://"):

@@ -3,12 +3,22 @@ personality: adding a venue to ``data_collector.venues.VENUES`` without them fai
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import data_collector.venues as venues_package
 from data_collector.pairs import Pair
 from data_collector.simulator import PERSONALITIES
-from data_collector.venues import VENUES, get_venue
-from data_collector.venues.base import Malformed, Pong, QuoteUpdate, SubscribeResult, Venue
+from data_collector.venues import VENUES, discover, get_venue
+from data_collector.venues.base import (
+    Keepalive,
+    Malformed,
+    Pong,
+    QuoteUpdate,
+    SubscribeResult,
+    Venue,
+)
 from tests.venues import samples
 
 NAMES = sorted(VENUES)
@@ -32,6 +42,21 @@ def test_attributes_are_usable(venue: Venue) -> None:
     assert cap is None or cap > 0
     lifetime = venue.max_connection_lifetime
     assert lifetime is None or lifetime > 0
+
+
+def test_the_keepalive_style_and_the_ping_message_agree(venue: Venue) -> None:
+    """An application ping exactly when the style sends one: the connection layer builds the
+    keepalive from the declaration and asks the venue for the text."""
+    message = venue.ping_message(1_700_000_000.0)
+    if venue.keepalive is Keepalive.SERVER_PINGS:
+        assert message is None
+    else:
+        assert isinstance(message, str) and message
+
+
+def test_a_control_budget_is_usable(venue: Venue) -> None:
+    budget = venue.control_budget
+    assert budget is None or (budget.messages >= 1 and budget.per_seconds > 0)
 
 
 def test_subscribe_messages_name_the_symbols(venue: Venue) -> None:
@@ -73,3 +98,34 @@ def test_fixture_folders_belong_to_registered_venues() -> None:
 def test_every_venue_has_a_simulator_personality() -> None:
     missing = set(VENUES) - set(PERSONALITIES)
     assert not missing, f"no simulator personality for {sorted(missing)}"
+
+
+def _package(root: Path, name: str, modules: dict[str, str]) -> str:
+    package = root / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for module, text in modules.items():
+        (package / f"{module}.py").write_text(text)
+    return name
+
+
+def test_discovery_finds_each_venue_module_by_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    alpha = (
+        "from data_collector.venues.mexc import Mexc\n\n"
+        "class Alpha(Mexc):\n    name = 'alpha'\n\n"
+        "VENUE = Alpha\n"
+    )
+    found = discover(_package(tmp_path, "six_venues", {"alpha": alpha, "base": "", "_x": ""}))
+    assert list(found) == ["alpha"] and type(found["alpha"]).__name__ == "Alpha"
+    bare = _package(tmp_path, "bare_venues", {"beta": "NOTHING = 1\n"})
+    with pytest.raises(TypeError, match=r"bare_venues\.beta must define VENUE"):
+        discover(bare)
+
+
+def test_the_registry_is_every_venue_module_of_the_package() -> None:
+    package = Path(venues_package.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__", "base"}
+    assert set(VENUES) == modules

@@ -54,6 +54,8 @@ class Backoff:
         self._rng = rng
         self._limiter = AttemptLimiter(settings.max_reconnects_per_minute)
         self._attempt = 0
+        #: loop time at which the current wait before a connection attempt ends (None: none)
+        self._resume_at: float | None = None
 
     def lost_after(self, lived: float) -> None:
         """A connection was lost after ``lived`` seconds: if it was stable, the loss is not part
@@ -75,7 +77,20 @@ class Backoff:
         log.info(
             "reconnect_scheduled", link=self._link, delay=round(delay, 3), attempt=self._attempt
         )
-        await asyncio.sleep(delay)
+        await self.wait(delay)
+
+    async def wait(self, seconds: float) -> None:
+        """Sleep before a connection attempt, exposing when it ends (:meth:`next_attempt_in`)."""
+        loop = asyncio.get_running_loop()
+        self._resume_at = loop.time() + seconds
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._resume_at = None
+
+    def next_attempt_in(self, now: float) -> float | None:
+        """Seconds left of the current wait before a connection attempt (None: not waiting)."""
+        return None if self._resume_at is None else max(0.0, self._resume_at - now)
 
     def throttle(self, now: float) -> float:
         """Seconds to wait before the next connection attempt; 0.0: recorded, go ahead."""

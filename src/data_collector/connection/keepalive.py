@@ -1,22 +1,22 @@
 """Keeping a transport alive and proving it alive: the venue's keepalive style and the
 watchdog of one transport.
 
-A :class:`Keepalive` says when the next application ping is due and what it reads. Venues keep
+A :class:`Keepalive` says when the next application ping is due and what it reads;
+:func:`keepalive_for` builds the one a venue declares (``Venue.keepalive``). Venues keep
 connections alive in three styles: a ping at a fixed interval whatever the traffic (MEXC,
 Gate.io, Bybit: :class:`IntervalPing`), a ping whenever nothing arrived for a while (OKX's
-text ``ping``: due at ``max(last_ping, last_frame) + idle``), or no application ping at all
-(Binance: ``next_ping`` returns ``inf``; the server sends protocol pings and the client watches
-for silence). Note for the last: picows's ``enable_auto_pong`` answers ping frames before
-``on_ws_frame``, so today they neither refresh :attr:`Transport.last_frame` nor pass
-:meth:`Transport.send_control`; a venue whose pings must count as activity and whose pongs
-count against its budget needs the transport to answer them itself. Whatever the style, the
-watchdog (:func:`watch`) declares a transport dead when
+text ``ping``: :class:`IdlePing`, due at ``max(last_ping, last_frame) + idle``), or no
+application ping at all (Binance: :class:`NoPing`; the server sends protocol pings, which the
+transport answers itself and counts as activity, and the watchdog watches for silence). Whatever
+the style, the watchdog (:func:`watch`) declares a transport dead when
 
-- no frame at all arrived for ``silence_timeout`` (``silence``),
+- no frame at all (the server's pings included) arrived for ``silence_timeout`` (``silence``),
 - no frame followed the first unanswered ping within ``pong_timeout`` (``pong_timeout``; any
   frame counts as the answer: a venue busy pushing quotes may answer late),
-- the transport carrying the pairs is still unconfirmed after ``subscribe_timeout``
-  (``subscribe_timeout``: a connection without its subscription is as useless as a dead one).
+- the transport carrying the pairs is still unconfirmed ``subscribe_timeout`` after its last
+  subscribe request went out (``subscribe_timeout``: a connection without its subscription is
+  as useless as a dead one; requests still waiting for the venue's message budget do not
+  count against it).
 
 Why not picows's own keepalive (``ws_connect(enable_auto_ping=True, ...)`` with
 ``WSListener.send_user_specific_ping`` / ``is_user_specific_pong``), checked against picows
@@ -29,20 +29,23 @@ keep today's behaviour: ``PING_PERIODICALLY`` pings every ``idle + reply`` secon
 asserts ``reply <= idle``, which that very pair breaks. It has no silence-only mode (it always
 sends a ping before giving up, which Binance's message budget would pay for) and no subscribe
 deadline, so this watchdog would stay anyway and a transport would run two liveness timers.
-``PING_WHEN_IDLE`` does match OKX's rule, but that rule is one ``next_ping`` here.
+Its pings would also bypass the transport's pacer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 import structlog
 
+from data_collector.connection.pacer import MessageKind
 from data_collector.connection.settings import ConnectionSettings
 from data_collector.connection.transport import Transport
+from data_collector.venues.base import Keepalive as KeepaliveStyle
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +82,46 @@ class IntervalPing:
         return self._message(now)
 
 
+class IdlePing(IntervalPing):
+    """An application ping once nothing arrived for ``interval`` seconds (OKX)."""
+
+    def next_ping(self, last_ping: float, last_frame: float, max_gap: float) -> float:
+        return max(last_ping, last_frame) + min(self.interval, max_gap)
+
+
+class NoPing:
+    """No application ping: the server pings and the client answers (Binance)."""
+
+    def next_ping(self, last_ping: float, last_frame: float, max_gap: float) -> float:
+        return math.inf
+
+    def ping_message(self, now: float) -> str:
+        raise RuntimeError("a style without application pings has no ping message")
+
+
+def keepalive_for(
+    style: KeepaliveStyle, message: Callable[[float], str | None], interval: float
+) -> Keepalive:
+    """The :class:`Keepalive` of a venue's declared style, ping text and interval."""
+    if style is KeepaliveStyle.SERVER_PINGS:
+        return NoPing()
+
+    def text(now: float) -> str:
+        built = message(now)
+        if built is None:
+            raise RuntimeError(f"keepalive style {style.value} needs a ping message")
+        return built
+
+    if style is KeepaliveStyle.PING_WHEN_IDLE:
+        return IdlePing(text, interval)
+    return IntervalPing(text, interval)
+
+
+#: while subscribe requests wait for the venue's budget, look again this often: the subscribe
+#: deadline starts when the last of them goes out
+_WAITING_POLL = 0.1
+
+
 async def watch(
     conn: Transport,
     keepalive: Keepalive,
@@ -97,12 +140,14 @@ async def watch(
         if now - last >= s.silence_timeout:
             _timed_out(conn, "silence", now - last)
             return
-        ready_deadline = float("inf")
+        ready_deadline = math.inf
         if not conn.ready.done() and carries_pairs(conn):
-            if now >= conn.ready_deadline:
+            ready_deadline = conn.ready_deadline
+            if now >= ready_deadline:
                 _timed_out(conn, "subscribe_timeout", now - conn.opened_at)
                 return
-            ready_deadline = conn.ready_deadline
+            if conn.subscriptions_waiting:
+                ready_deadline = now + _WAITING_POLL
         pong_deadline = float("inf")
         if conn.ping_sent:
             if last >= conn.ping_sent:
@@ -114,7 +159,7 @@ async def watch(
                 pong_deadline = conn.ping_sent + s.pong_timeout
         next_ping = keepalive.next_ping(last_ping, last, max_gap)
         if now >= next_ping:
-            conn.send_control(keepalive.ping_message(time.time()))
+            conn.send_control(keepalive.ping_message(time.time()), MessageKind.PING)
             if not conn.ping_sent:
                 conn.ping_sent = now
                 pong_deadline = now + s.pong_timeout

@@ -33,10 +33,12 @@ from typing import Any
 
 import structlog
 
+from data_collector.connection.attempts import AttemptCounters, Attempts
 from data_collector.connection.backoff import Backoff
 from data_collector.connection.keepalive import Keepalive, watch
 from data_collector.connection.settings import ConnectionSettings, rotation_after
 from data_collector.connection.transport import Transport, connect
+from data_collector.venues.base import ControlBudget
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +60,10 @@ class Link:
     - ``on_lost(link, reason)``: the transport carrying the pairs died (not called for the
       orderly close of a rotated-out transport, nor on :meth:`close`).
 
+    ``budget`` is the venue's control-message budget, honoured on every transport (each has its
+    own pacer: the venues count per connection); ``counters`` receives every connection attempt
+    and every failed one.
+
     Frames of a transport that is neither the current nor the replacement one (rotated out,
     or dead) are not delivered; :attr:`stray_frames` counts them.
     """
@@ -73,12 +79,16 @@ class Link:
         on_frame: FrameCallback,
         on_connected: ConnectedCallback,
         on_lost: LostCallback,
+        budget: ControlBudget | None = None,
+        counters: AttemptCounters | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.name = name
         self.url = url
         self.settings = settings
         self._keepalive = keepalive
+        self._budget = budget
+        self.attempts = Attempts(name, url, counters)
         self._rotate_after = rotation_after(lifetime, settings)
         self._on_frame = on_frame
         self._on_connected = on_connected
@@ -97,6 +107,8 @@ class Link:
         self.rotations = 0
         #: frames that arrived on a retired transport and were dropped
         self.stray_frames = 0
+        #: protocol pings of the server answered with a pong (by every transport)
+        self.pings_answered = 0
 
     # --- public API -----------------------------------------------------------------------
 
@@ -158,13 +170,18 @@ class Link:
             if self._wake is not None and not self._wake.done():
                 self._wake.set_result(None)
 
-    def send(self, text: str, transport_id: int | None = None) -> bool:
-        """Send a text frame on the current transport (or on the current or replacement one
-        named by ``transport_id``); False when there is no such transport."""
+    @property
+    def next_attempt_in(self) -> float | None:
+        """Seconds until the next connection attempt while the link waits to reconnect."""
+        return self._backoff.next_attempt_in(asyncio.get_running_loop().time())
+
+    def send_subscriptions(self, texts: list[str], transport_id: int | None = None) -> int:
+        """Send subscribe requests on the current transport (or on the current or replacement
+        one named by ``transport_id``), paced by the venue's budget; how many were queued."""
         for conn in (self._current, self._replacement):
             if conn is not None and transport_id in (None, conn.tid):
-                return conn.send_control(text)
-        return False
+                return conn.send_subscriptions(texts)
+        return 0
 
     async def close(self) -> None:
         """Stop reconnecting and close every transport; waits (briefly) until they are shut."""
@@ -232,19 +249,20 @@ class Link:
         loop = asyncio.get_running_loop()
         while True:
             while (wait := self._backoff.throttle(loop.time())) > 0.0:
-                await asyncio.sleep(wait)
+                await self._backoff.wait(wait)
             try:
                 return await self._open(rotation=False, reconnect=reconnect)
             except Exception as exc:  # any connect failure is retried, never fatal
-                log.warning("connection_failed", link=self.name, url=self.url, error=repr(exc))
+                self.attempts.failed(exc)
                 await self._backoff.sleep()
 
     async def _open(self, *, rotation: bool, reconnect: bool = False) -> Transport:
         """Open a transport, register it, and send the owner's subscribe texts on it."""
         loop = asyncio.get_running_loop()
-        conn = await connect(
-            self.url, lambda: Transport(self, self._on_frame, loop.time), self.settings.pong_timeout
-        )
+        self.attempts.started()
+        conn = await connect(self.url, self._new_transport, self.settings.pong_timeout)
+        if not rotation:
+            self.attempts.connected()
         self._all.add(conn)
         conn.dead.add_done_callback(lambda _f, c=conn: self._forget(c))
         if rotation:
@@ -255,7 +273,6 @@ class Link:
                 self.reconnects += 1
         if self._rotate_after is not None:
             conn.rotate_at = conn.opened_at + self._rotate_after
-        conn.ready_deadline = conn.opened_at + self.settings.subscribe_timeout
         self.latest_id = conn.tid
         log.info(
             "connection_opened",
@@ -270,11 +287,19 @@ class Link:
         except Exception:
             conn.abort("subscribe_failed")
             raise
-        for text in texts:
-            conn.send_control(text)
+        conn.send_subscriptions(texts)
         watchdog = watch(conn, self._keepalive, self.settings, self._carries_pairs)
         conn.watchdog = loop.create_task(watchdog, name=f"{self.name}-watchdog")
         return conn
+
+    def _new_transport(self) -> Transport:
+        return Transport(
+            self,
+            self._on_frame,
+            asyncio.get_running_loop().time,
+            budget=self._budget,
+            subscribe_timeout=self.settings.subscribe_timeout,
+        )
 
     def _carries_pairs(self, conn: Transport) -> bool:
         return self._current is conn
@@ -323,7 +348,7 @@ class Link:
         try:
             new = await self._open(rotation=True)
         except Exception as exc:
-            return self._rotation_failed(old, repr(exc))
+            return self._rotation_failed(old, self.attempts.rotation_failed(exc))
         await asyncio.wait(
             [new.ready, new.dead, old.dead],
             timeout=self.settings.subscribe_timeout,
@@ -347,7 +372,7 @@ class Link:
         self._replacement = None
         self.rotations += 1
         if not new.ready.done():  # promoted on timeout: it gets a full period of its own
-            new.ready_deadline = loop.time() + self.settings.subscribe_timeout
+            new.restart_ready_clock()
         if old is not None:
             old.close("rotated")
         log.info(

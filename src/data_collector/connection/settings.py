@@ -24,6 +24,9 @@ class ConnectionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     max_lifetime_override: float | None = None
     #: a new transport must be confirmed (subscribe ack or first quote) within this
     subscribe_timeout: float = 10.0
+    #: a pair without an accepted update (or a repeat) for this long while its connection
+    #: delivers other pairs is reported as silent (read by the manager, not the link)
+    pair_silence_timeout: float = 120.0
 
 
 def rotation_after(lifetime: float | None, settings: ConnectionSettings) -> float | None:

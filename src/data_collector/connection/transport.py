@@ -1,22 +1,29 @@
 """One WebSocket transport of a link: the picows listener and its liveness bookkeeping.
 
 The listener reassembles fragmented messages, stamps every text or binary frame with its
-receive time and hands it to the link's owner; protocol pings are answered by picows itself
-(``enable_auto_pong``). It never decides on its own that the connection is dead: the link's
-watchdog (:mod:`data_collector.connection.keepalive`) reads :attr:`Transport.last_frame` and
-:attr:`Transport.ping_sent` and aborts it.
+receive time and hands it to the link's owner. It answers the server's protocol pings itself
+(picows's ``enable_auto_pong`` is off): a ping is activity like any frame, and its pong passes
+the transport's :class:`~data_collector.connection.pacer.Pacer` like every control message, so
+a venue that counts pongs against its message budget (Binance) sees them counted. It never
+decides on its own that the connection is dead: the link's watchdog
+(:mod:`data_collector.connection.keepalive`) reads :attr:`Transport.last_frame`,
+:attr:`Transport.ping_sent` and :attr:`Transport.ready_deadline` and aborts it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import structlog
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from data_collector.connection.pacer import MessageKind, Pacer
+from data_collector.venues.base import ControlBudget
 
 log = structlog.get_logger(__name__)
 
@@ -24,6 +31,9 @@ _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _CONTINUATION = WSMsgType.CONTINUATION
 _CLOSE = WSMsgType.CLOSE
+_PING = WSMsgType.PING
+_PONG_KIND = MessageKind.PONG
+_SUBSCRIPTION = MessageKind.SUBSCRIPTION
 _time_ns = time.time_ns
 _transport_ids = itertools.count(1)
 
@@ -41,13 +51,25 @@ class TransportOwner(Protocol):
     name: str
     #: frames that arrived on a retired transport and were dropped
     stray_frames: int
+    #: protocol pings of the server answered with a pong
+    pings_answered: int
 
 
 class Transport(WSListener):
-    """One connection of a link: the picows listener plus its liveness bookkeeping."""
+    """One connection of a link: the picows listener plus its liveness bookkeeping.
+
+    ``budget`` is the venue's control-message budget (None: none), ``subscribe_timeout`` how
+    long the transport may stay unconfirmed once its last subscribe request went out.
+    """
 
     def __init__(
-        self, owner: TransportOwner, on_frame: FrameCallback, clock: Callable[[], float]
+        self,
+        owner: TransportOwner,
+        on_frame: FrameCallback,
+        clock: Callable[[], float],
+        *,
+        budget: ControlBudget | None = None,
+        subscribe_timeout: float = math.inf,
     ) -> None:
         super().__init__()
         self.owner = owner
@@ -61,7 +83,9 @@ class Transport(WSListener):
         self.alive = True
         self.ping_sent = 0.0  # 0.0: no ping awaiting an answer
         self.rotate_at = float("inf")
-        self.ready_deadline = float("inf")
+        self._subscribe_timeout = subscribe_timeout
+        self._ready_from = self.opened_at
+        self.pacer = Pacer(budget, self._write, clock)
         self.dead: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.watchdog: asyncio.Task[None] | None = None
@@ -82,6 +106,9 @@ class Transport(WSListener):
                 self._fragments = bytearray(frame.get_payload_as_memoryview())
         elif msg_type is _CONTINUATION:
             self._continue(frame)
+        elif msg_type is _PING:
+            self.owner.pings_answered += 1
+            self.pacer.send(_PONG_KIND, frame.get_payload_as_bytes())
         elif msg_type is _CLOSE:
             transport.send_close(WSCloseCode.OK)
             transport.disconnect()
@@ -116,25 +143,54 @@ class Transport(WSListener):
     def fail(self, reason: str) -> None:
         """Record why this transport ended (first reason wins)."""
         self.alive = False
+        self.pacer.close()
         if not self.dead.done():
             self.dead.set_result(reason)
 
-    def send_control(self, text: str) -> bool:
-        """Send one control message (subscribe request, application ping, the owner's text);
-        False when the transport is not open.
+    # --- control messages: every one leaves through the pacer --------------------------------
 
-        Every message the collector sends leaves through here, so this is where a venue's
-        control-message budget is to be enforced (Binance: 5 incoming messages a second per
-        connection, pongs included; OKX: 480 subscribe requests an hour per connection). MEXC
-        and Gate.io document none the collector can reach, so today it sends at once. picows
-        answers protocol pings itself (``enable_auto_pong`` in :func:`connect`): a budget that
-        counts pongs has to answer them here instead.
-        """
+    def send_control(self, text: str, kind: MessageKind) -> bool:
+        """Send one control message (a subscribe request or an application ping) as the venue's
+        budget allows: at once, or queued until the window has room; False when the transport
+        is not open."""
+        if self.transport is None or self.dead.done():
+            return False
+        self.pacer.send(kind, text.encode())
+        return True
+
+    def send_subscriptions(self, texts: Iterable[str]) -> int:
+        """Send subscribe requests (paced); how many were accepted for sending."""
+        return sum(self.send_control(text, _SUBSCRIPTION) for text in texts)
+
+    def _write(self, kind: MessageKind, payload: bytes) -> None:
+        """The pacer's way out to the wire."""
         transport = self.transport
         if transport is None or self.dead.done():
-            return False
-        transport.send(_TEXT, text.encode())
-        return True
+            return
+        if kind is _PONG_KIND:
+            transport.send_pong(payload)
+            return
+        transport.send(_TEXT, payload)
+        if kind is _SUBSCRIPTION:
+            self._ready_from = self._clock()
+
+    @property
+    def ready_deadline(self) -> float:
+        """When an unconfirmed transport is given up: ``subscribe_timeout`` after its last
+        subscribe request went out (never while requests still wait for the budget)."""
+        if self.pacer.pending(_SUBSCRIPTION):
+            return math.inf
+        return self._ready_from + self._subscribe_timeout
+
+    @property
+    def subscriptions_waiting(self) -> bool:
+        """Subscribe requests are waiting for room in the venue's budget."""
+        return self.pacer.pending(_SUBSCRIPTION) > 0
+
+    def restart_ready_clock(self) -> None:
+        """Give the transport a full ``subscribe_timeout`` from now (a promoted replacement
+        that is still unconfirmed)."""
+        self._ready_from = self._clock()
 
     def abort(self, reason: str) -> None:
         """Kill an unresponsive transport at once (no close handshake)."""
@@ -171,7 +227,7 @@ async def connect(url: str, make: Callable[[], Transport], timeout: float) -> Tr
                 factory,
                 url,
                 websocket_handshake_timeout=timeout,
-                enable_auto_pong=True,
+                enable_auto_pong=False,  # Transport answers pings: activity, and budgeted
                 disconnect_on_exception=False,
                 max_frame_size=MAX_FRAME_SIZE,
             )

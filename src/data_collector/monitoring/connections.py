@@ -37,6 +37,9 @@ class ConnectionStatusLog:
                 connections_expected=expected,
                 updates_per_min=rate,
                 reconnects=st.reconnects,
+                connection_attempts=st.connection_attempts,
+                connection_failures=st.connection_failures,
+                silent_pairs=len(v.silent_pairs),
                 last_message_age_s=age,
                 parse_errors=st.parse_errors,
                 dropped=st.dropped_stale
@@ -45,7 +48,9 @@ class ConnectionStatusLog:
                 + st.dropped_unknown,
                 summary=(
                     f"[CONNECTION] {venue.upper()}: {up}/{plural(expected, 'connection')} up, "
-                    f"{rate_text} updates/min, {plural(st.reconnects, 'reconnect')}, {age_text}"
+                    f"{rate_text} updates/min, {plural(st.reconnects, 'reconnect')}"
+                    f"{_attempts(st.connection_attempts, st.connection_failures)}, {age_text}"
+                    f"{_silent(len(v.silent_pairs))}"
                 ),
             )
 
@@ -59,3 +64,15 @@ class ConnectionStatusLog:
         if delta < 0 or elapsed_ns <= 0:
             return None
         return delta * 60e9 / elapsed_ns
+
+
+def _attempts(attempts: int, failures: int) -> str:
+    """`` (12 connection attempts, 12 failed)`` once any attempt failed; nothing otherwise."""
+    if not failures:
+        return ""
+    plural = "" if attempts == 1 else "s"
+    return f" ({attempts} connection attempt{plural}, {failures} failed)"
+
+
+def _silent(count: int) -> str:
+    return f", {count} silent pair{'' if count == 1 else 's'}" if count else ""

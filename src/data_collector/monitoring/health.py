@@ -4,7 +4,7 @@ Healthy (HTTP 200) when every venue flows (all connections up, a message within
 ``silence_timeout``), the last snapshot is under 3 intervals old and no essential task has
 crashed; 503 otherwise, with the reasons. A database that is down or stalled shows in
 ``database`` and makes the status "degraded" (the reason in ``degraded``), but is no reason for
-503: rows are buffered, nothing is lost.
+503: rows are buffered, nothing is lost; nor are a venue's silent pairs, listed under the venue.
 """
 
 from __future__ import annotations
@@ -39,11 +39,16 @@ def health(status: CollectorStatus, rules: HealthRules) -> tuple[int, dict[str, 
             "connections_up": n_up,
             "connections_expected": expected,
             "last_message_age_s": None if age is None else round(age, 3),
+            # subscribed but quiet while the connection delivers others: worth a look, though
+            # no reason for 503 (the rest of the venue flows)
+            "silent_pairs": list(v.silent_pairs),
         }
         if n_up < expected:
             reasons.append(f"{venue}: {n_up}/{plural(expected, 'connection')} up")
-        if age is None or age > rules.silence_timeout:
-            reasons.append(f"{venue}: no message for {'ever' if age is None else f'{age:.1f}s'}")
+        if age is None:
+            reasons.append(f"{venue}: no message yet")
+        elif age > rules.silence_timeout:
+            reasons.append(f"{venue}: no message for {age:.1f}s")
     last_tick = status.last_tick_time
     tick_age = None if last_tick is None else now_ns / 1e9 - last_tick.timestamp()
     if tick_age is None or tick_age > HEALTH_SNAPSHOT_INTERVALS * rules.snapshot_interval:

@@ -79,6 +79,18 @@ def venue_families(status: CollectorStatus) -> Iterator[Any]:
         "collector_reconnects", "Reconnections after a lost connection", status, "reconnects"
     )
     yield _per_venue_counter(
+        "collector_connection_attempts",
+        "Connection attempts: first connects, reconnects and rotations, failed ones included",
+        status,
+        "connection_attempts",
+    )
+    yield _per_venue_counter(
+        "collector_connection_failures",
+        "Connection attempts that failed (refused, unreachable, handshake timed out)",
+        status,
+        "connection_failures",
+    )
+    yield _per_venue_counter(
         "collector_updates", "Quote updates accepted into the cache", status, "updates"
     )
     dropped = CounterMetricFamily(
@@ -90,6 +102,7 @@ def venue_families(status: CollectorStatus) -> Iterator[Any]:
         dropped.add_metric([venue, "crossed"], s.dropped_crossed)
         dropped.add_metric([venue, "invalid"], s.dropped_invalid)
         dropped.add_metric([venue, "unknown_symbol"], s.dropped_unknown)
+        dropped.add_metric([venue, "repeat"], s.repeats)
     yield dropped
     up = GaugeMetricFamily(
         "collector_connections_up", "Open venue connections", labels=["exchange"]
@@ -97,6 +110,15 @@ def venue_families(status: CollectorStatus) -> Iterator[Any]:
     for venue, v in status.venues.items():
         up.add_metric([venue], v.connections_up)
     yield up
+    silent = GaugeMetricFamily(
+        "collector_pairs_silent",
+        "Subscribed pairs without a quote for pair_silence_timeout while their connection "
+        "delivers other pairs",
+        labels=["exchange"],
+    )
+    for venue, v in status.venues.items():
+        silent.add_metric([venue], len(v.silent_pairs))
+    yield silent
 
 
 def pipeline_families(status: CollectorStatus) -> Iterator[Any]:

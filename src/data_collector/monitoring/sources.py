@@ -10,7 +10,7 @@ either one by hand, without PostgreSQL, venues or a simulator. A new view of the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -58,6 +58,8 @@ class VenueStatus:
     connections_expected: int
     #: the venue's counters (a copy taken when the status was read)
     stats: VenueStats
+    #: venue symbols subscribed but silent while their connection delivers others
+    silent_pairs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,8 @@ class MonitoringSources:
     #: the writer's statistics; None in a dry run
     database: Callable[[], WriterCounters | None]
     open_opportunities: Callable[[], int]
+    #: venue -> symbols of its silent pairs
+    silent_pairs: Callable[[], Mapping[str, Sequence[str]]] = dict
     clock_ns: Callable[[], int] = time.time_ns
     #: essential background task -> what ended it
     crashed_tasks: Callable[[], Mapping[str, str]] = dict
@@ -101,12 +105,13 @@ class MonitoringSources:
 
     def read(self) -> CollectorStatus:
         connections = self.connections()
+        silent = self.silent_pairs()
         venues = {}
         for venue in dict.fromkeys([*self.venue_stats, *connections]):
             up, expected = connections.get(venue, (0, 0))
             stats = self.venue_stats.get(venue)
             copy = msgspec.structs.replace(stats) if stats is not None else VenueStats()
-            venues[venue] = VenueStatus(up, expected, copy)
+            venues[venue] = VenueStatus(up, expected, copy, tuple(silent.get(venue, ())))
         ticks = self.ticks
         database = self.database()
         return CollectorStatus(

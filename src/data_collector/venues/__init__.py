@@ -1,21 +1,43 @@
-"""Venue registry: one pure protocol module per exchange, and the only list of them.
+"""Venue registry: one pure protocol module per exchange, found by name, and the only list of
+them.
 
-Configuration defaults and validation, the CLI help, ``--simulate`` and the README's venue
-table all derive from :data:`VENUES`; adding a venue means adding its module here.
+Every module of this package (``base`` and subpackages such as ``proto`` aside) is a venue and
+ends with ``VENUE = <its Venue class>``; :data:`VENUES` holds one instance of each, in the
+order of the module names. Configuration defaults and validation, the CLI help, ``--simulate``
+and the connection layer's policies all derive from it, so adding a venue is adding its module
+(with its simulator personality, fixtures and tests) and nothing else.
 """
 
 from __future__ import annotations
 
-from data_collector.venues.base import Venue
-from data_collector.venues.binance import Binance
-from data_collector.venues.bybit import Bybit
-from data_collector.venues.gateio import GateIO
-from data_collector.venues.mexc import Mexc
-from data_collector.venues.okx import Okx
+import importlib
+import pkgutil
 
-VENUES: dict[str, Venue] = {
-    venue.name: venue for venue in (Mexc(), GateIO(), Binance(), Okx(), Bybit())
-}
+from data_collector.venues.base import Venue
+
+#: modules of this package that are not venues
+NOT_VENUES = frozenset({"base"})
+
+
+def discover(package: str = __name__) -> dict[str, Venue]:
+    """Venue name -> instance of every venue module in ``package``, by module name."""
+    found: dict[str, Venue] = {}
+    modules = pkgutil.iter_modules(importlib.import_module(package).__path__)
+    for info in sorted(modules, key=lambda m: m.name):
+        if info.ispkg or info.name.startswith("_") or info.name in NOT_VENUES:
+            continue
+        module = importlib.import_module(f"{package}.{info.name}")
+        cls = getattr(module, "VENUE", None)
+        if not (isinstance(cls, type) and issubclass(cls, Venue)):
+            raise TypeError(f"{module.__name__} must define VENUE = <a Venue class>")
+        venue = cls()
+        if venue.name in found:
+            raise TypeError(f"two venue modules are named {venue.name!r}")
+        found[venue.name] = venue
+    return found
+
+
+VENUES: dict[str, Venue] = discover()
 
 
 def get_venue(name: str) -> Venue:

@@ -236,3 +236,7 @@ def _describe(error: Any) -> str:
     if code is None:
         return text or "unspecified error"
     return f"code {code}: {text}"[:300] if text else f"code {code}"[:300]
+
+
+#: what the registry (``data_collector.venues``) finds in this module
+VENUE = Binance

@@ -289,3 +289,7 @@ def _same_price(a: str, b: str) -> bool:
 
 def _malformed(exc: Exception) -> Malformed:
     return Malformed(f"bybit: {type(exc).__name__}: {exc}"[:300])
+
+
+#: what the registry (``data_collector.venues``) finds in this module
+VENUE = Bybit

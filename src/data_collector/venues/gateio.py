@@ -228,3 +228,7 @@ def _describe(code: int | str | None, message: str) -> str:
     if code is None:
         return message or "unspecified error"
     return f"code {code}: {message}" if message else f"code {code}"
+
+
+#: what the registry (``data_collector.venues``) finds in this module
+VENUE = GateIO

@@ -233,3 +233,7 @@ def _plain_ack(msg: str) -> SubscribeResult | Malformed:
     if not channels or not all("@" in c and len(c.split()) == 1 for c in channels):
         return Malformed(f"mexc: unrecognised control message: {msg[:200]!r}")
     return SubscribeResult(accepted=[c.rpartition("@")[2] for c in channels], rejected=[])
+
+
+#: what the registry (``data_collector.venues``) finds in this module
+VENUE = Mexc

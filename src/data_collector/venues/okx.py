@@ -279,3 +279,7 @@ def _describe(kind: str, code: str, text: str) -> str:
     if not code:
         return text or "unspecified error"
     return f"{kind} {code}: {text}" if text else f"{kind} {code}"
+
+
+#: what the registry (``data_collector.venues``) finds in this module
+VENUE = Okx
