@@ -11,9 +11,8 @@ import asyncio
 import time
 from typing import Any
 
-from bench.proto import cpu_seconds, peak_rss_mb
+from bench.proto import cpu_seconds, peak_rss_mb, wait_for_count
 
-POLL = 0.002
 #: quote currencies the bench's pairs use, longest match first where it matters
 QUOTES = ("USDT", "USDC", "BTC", "ETH")
 
@@ -92,10 +91,8 @@ class Base:
         raise ValueError(f"unknown command {cmd!r}")
 
     async def _await(self, n: int, timeout: float) -> dict[str, Any]:
-        counter, target = self.counter, self.count0 + n
-        deadline = time.monotonic() + timeout
-        while counter.updates < target and time.monotonic() < deadline:
-            await asyncio.sleep(POLL)
+        counter = self.counter
+        await wait_for_count(lambda: counter.updates, self.count0 + n, timeout)
         cpu, wall = cpu_seconds() - self.cpu0, time.perf_counter() - self.t0
         got = counter.updates - self.count0
         return {"frames": got, "cpu": cpu, "wall": wall, "complete": got >= n}

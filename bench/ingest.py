@@ -34,6 +34,8 @@ CHANNELS = {
     "bybit": "orderbook.1",
 }
 MEXC_SHARD = 30
+#: contenders starting at the same time (each is two Python processes importing their stack)
+STARTS_AT_ONCE = 4
 
 
 def label(venue: str, kind: str, ccxt_version: str) -> str:
@@ -154,35 +156,47 @@ class Contender:
                 await child.close()
 
 
-async def run_venue(
-    venue: str, kinds: tuple[str, ...], s: IngestSettings, tmp: str
-) -> dict[str, ClientRun]:
-    """Every client of ``venue``, each with its own simulator, measured in turns: repetition
-    ``i`` floods each client once, in an order rotated by ``i``, so that whatever else the
-    machine does at the time weighs on all of them alike."""
-    contenders = [Contender(venue, kind, s) for kind in kinds]
+async def run_venues(
+    venues: tuple[str, ...], kinds: tuple[str, ...], s: IngestSettings, tmp: str, log=None
+) -> dict[tuple[str, str], ClientRun]:
+    """Every client of every venue, each with its own simulator.
+
+    All of them start (and warm up) first, a few at a time, so that no start-up runs during a
+    measurement. Then venue by venue the clients are measured in turns: repetition ``i``
+    floods each client once, in an order rotated by ``i``, so that whatever else the machine
+    does at the time weighs on all of them alike.
+    """
+    groups = {venue: [Contender(venue, kind, s) for kind in kinds] for venue in venues}
+    everyone = [c for group in groups.values() for c in group]
+    gate = asyncio.Semaphore(STARTS_AT_ONCE)
     try:
-        started = await asyncio.gather(*(_start(c, tmp) for c in contenders))
-        live = [c for c, ok in zip(contenders, started, strict=True) if ok]
-        for rep in range(s.reps):
-            shift = rep % max(len(live), 1)
-            for c in live[shift:] + live[:shift]:
-                await _guarded(c, c.measure(), live)
-        for c in list(live):
-            await _guarded(c, c.verify(), live)
+        started = await asyncio.gather(*(_start(c, tmp, gate) for c in everyone))
+        for venue, group in groups.items():
+            if log is not None:
+                log(f"case 1: {venue} / {', '.join(kinds)}, in turns")
+            await _measure_in_turns([c for c in group if started[everyone.index(c)]], s)
     finally:
-        for c in contenders:
-            await c.close()
-    return {c.kind: c.run for c in contenders}
+        await asyncio.gather(*(c.close() for c in everyone))
+    return {(c.venue, c.kind): c.run for c in everyone}
 
 
-async def _start(c: Contender, tmp: str) -> bool:
+async def _measure_in_turns(live: list[Contender], s: IngestSettings) -> None:
+    for rep in range(s.reps):
+        shift = rep % max(len(live), 1)
+        for c in live[shift:] + live[:shift]:
+            await _guarded(c, c.measure(), live)
+    for c in list(live):
+        await _guarded(c, c.verify(), live)
+
+
+async def _start(c: Contender, tmp: str, gate: asyncio.Semaphore) -> bool:
     """Start (and warm up) one contender; False, noted, when it fails."""
-    try:
-        await c.start(tmp)
-    except ChildError as exc:
-        c.failed(exc)
-        return False
+    async with gate:
+        try:
+            await c.start(tmp)
+        except ChildError as exc:
+            c.failed(exc)
+            return False
     return True
 
 
@@ -196,7 +210,7 @@ async def _guarded(c: Contender, step: Any, live: list[Contender]) -> None:
 
 
 async def run_client(venue: str, kind: str, s: IngestSettings, tmp: str) -> ClientRun:
-    return (await run_venue(venue, (kind,), s, tmp))[kind]
+    return (await run_venues((venue,), (kind,), s, tmp))[venue, kind]
 
 
 async def _verify(
@@ -227,13 +241,12 @@ async def _verify(
 async def run_case(
     s: IngestSettings, tmp: str, ccxt_ok: bool, ccxt_reason: str, versions: dict[str, str], log
 ) -> CaseResult:
-    runs: dict[tuple[str, str], ClientRun] = {}
+    kinds = tuple(k for k in s.clients if k == "ours" or ccxt_ok)
+    log(f"case 1: starting {len(kinds)} clients and their simulators for each venue")
+    runs = await run_venues(s.venues, kinds, s, tmp, log)
+    for (venue, kind), run in runs.items():
+        log(f"  {venue} / {kind}: {run.rate:,.0f} frames/CPU-s {run.error}")
     for venue in s.venues:
-        kinds = tuple(k for k in s.clients if k == "ours" or ccxt_ok)
-        log(f"case 1: {venue} / {', '.join(kinds)}, in turns")
-        for kind, run in (await run_venue(venue, kinds, s, tmp)).items():
-            runs[venue, kind] = run
-            log(f"  {kind}: {run.rate:,.0f} frames/CPU-s {run.error}")
         for kind in s.clients:
             if kind not in kinds:
                 runs[venue, kind] = ClientRun(venue, kind, error=f"unavailable: {ccxt_reason}")

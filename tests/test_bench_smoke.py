@@ -6,6 +6,7 @@ claims, in a few seconds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -17,11 +18,12 @@ import pytest
 from bench import ext_base, ext_naive, ingest
 from bench.__main__ import summary_line, targets
 from bench.latency import join
+from bench.proto import wait_for_count
 from data_collector.simulator import PERSONALITIES, Quote, pairs_for
 
 SUMMARY_RE = re.compile(
     r"^ingest_ratio_vs_ccxt=(\S+) frames_per_cpu_s=(\S+) writer_vs_raw_copy=(\S+) "
-    r"tick_jitter_p99_ms=(\S+)$"
+    r"tick_jitter_p99_ms=(\S+) five_venues_cpu_pct=(\S+) five_venues_rows_missing=(\S+)$"
 )
 
 
@@ -57,22 +59,51 @@ def test_summary_line_takes_the_weaker_venue_and_shows_missing_sides_as_nan() ->
         "3.ratio_4000": 0.91,
         "3.ratio_20000": 1.05,
         "4.lateness_p99": 1.234,
+        "6.cpu_pct": 12.345,
+        "6.rows_missing": 0,
     }
     match = SUMMARY_RE.match(summary_line(figures))
     assert match is not None
-    assert match.groups() == ("9.9", "180001", "0.91", "1.23")
+    assert match.groups() == ("9.9", "180001", "0.91", "1.23", "12.3", "0")
     figures["1.ratio_okx"] = math.nan  # ccxt unavailable
     assert summary_line(figures).startswith("ingest_ratio_vs_ccxt=nan ")
 
 
 def test_targets_are_reported_met_missed_or_not_applicable() -> None:
     figures = {"1.ratio_gateio": 11.0, "1.ratio_mexc": 3.0, "1.ratio_bybit": 10.0}
+    figures |= {"6.missed": 0, "6.rows_missing": 12}
     rows = {row[0]: row[2] for row in targets(figures)}
     assert rows["Gate: frames/CPU-s >= 10x ccxt"] == "met"
     assert rows["MEXC: frames/CPU-s >= 10x ccxt"] == "missed"
     assert rows["Bybit: frames/CPU-s >= 10x ccxt"] == "met"
     assert rows["OKX: frames/CPU-s >= 10x ccxt"] == "n/a"
-    assert rows["scale: no missed snapshot"] == "n/a"
+    assert rows["scale, 2 venues: no missed snapshot"] == "n/a"
+    assert rows["scale, 5 venues: no missed snapshot"] == "met"
+    assert rows["scale, 5 venues: every expected row in the table"] == "missed"
+
+
+async def test_waiting_for_a_count_looks_rarely_and_returns_once_it_is_reached() -> None:
+    counter = looks = 0
+
+    def count() -> int:
+        nonlocal looks
+        looks += 1
+        return counter
+
+    async def feed() -> None:
+        nonlocal counter
+        for _ in range(100):
+            counter += 50
+            await asyncio.sleep(0.002)
+
+    task = asyncio.create_task(feed())
+    await wait_for_count(count, 5_000, timeout=30)
+    assert counter == 5_000  # returned once reached, not before
+    assert looks < 60  # a look every 2 ms would be 100 or more
+    await task
+    looks = 0
+    await wait_for_count(count, 5_001, timeout=0.1)  # never reached: the timeout ends it
+    assert 1 <= looks < 20
 
 
 @pytest.mark.timeout(60)
