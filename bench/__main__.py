@@ -21,6 +21,7 @@ from bench import ingest, latency, scale, scale_report, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
+    LoadSampler,
     ccxt_versions,
     ensure_ccxt_venv,
     project_versions,
@@ -64,35 +65,60 @@ def make_plan(quick: bool) -> Plan:
     )
 
 
+#: the 1-minute load average, sampled while the bench runs
+load = LoadSampler()
+
+
+def _note_load(result: CaseResult, mark: int) -> None:
+    text = load.describe(mark)
+    result.notes.append(text[:1].upper() + text[1:] + ".")
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 async def run(plan: Plan, tmp: str) -> dict[str, float]:
+    load.start()
+    try:
+        return await _run_cases(plan, tmp)
+    finally:
+        load.stop()
+
+
+async def _run_cases(plan: Plan, tmp: str) -> dict[str, float]:
     ccxt_ok, ccxt_reason = ensure_ccxt_venv(log)
     if not ccxt_ok:
         log(f"ccxt unavailable: {ccxt_reason}")
     versions = ccxt_versions() if ccxt_ok else {}
     figures: dict[str, float] = {}
 
-    r1 = await ingest.run_case(plan.ingest, tmp, ccxt_ok, ccxt_reason, versions, log)
-    r2 = await latency.run_case(plan.latency, tmp, log)
-    plan.results += [r1, r2]
+    mark = load.mark()
+    plan.results.append(
+        await ingest.run_case(plan.ingest, tmp, ccxt_ok, ccxt_reason, versions, log)
+    )
+    _note_load(plan.results[-1], mark)
+    mark = load.mark()
+    plan.results.append(await latency.run_case(plan.latency, tmp, log))
+    _note_load(plan.results[-1], mark)
     with writer_bench.database(tmp, log) as dsn:
-        r3 = await writer_bench.run_case(plan.writer, dsn, tmp, log)
-        plan.results.append(r3)
+        mark = load.mark()
+        plan.results.append(await writer_bench.run_case(plan.writer, dsn, tmp, log))
+        _note_load(plan.results[-1], mark)
         await writer_bench.prepare(dsn)
         cases = []
         try:
             for s in plan.scales:
-                cases.append((s, await _scale_runs(s, dsn, tmp)))
+                mark = load.mark()
+                cases.append((s, await _scale_runs(s, dsn, tmp), load.describe(mark)))
         finally:
             await writer_bench.drop_scratch(dsn)
-    plan.results.append(scale_report.tick_table(cases))
-    for s, analyses in cases:
+    plan.results.append(scale_report.tick_table([(s, a) for s, a, _ in cases]))
+    for s, analyses, load_note in cases:
         png = f"{tmp}/{s.plot_name}" if plan.quick else str(BENCH_DIR / s.plot_name)
         note = scale_report.plot(scale_report.median_run(analyses), s, png, tmp)
         plan.results.append(scale_report.scale_table(s, analyses, note))
+        plan.results[-1].notes.append(load_note[:1].upper() + load_note[1:] + ".")
     for r in plan.results:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures
@@ -173,7 +199,8 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
         "",
         "## Machine and software",
         "",
-        f"- CPU: {facts['cpu']}, {facts['cores']} cores (Linux {facts['kernel']})",
+        f"- CPU: {facts['cpu']}, {facts['cores']} cores (Linux {facts['kernel']}), shared with "
+        f"other work: {load.describe()} (sampled every {load.every:g} s over the whole run)",
         "- Project venv: " + ", ".join(f"{k} {v}" for k, v in ours.items()),
         "- Comparison venv (bench/.venv-ccxt): "
         + (", ".join(f"{k} {v}" for k, v in theirs.items()) if theirs else "unavailable"),
