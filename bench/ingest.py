@@ -175,6 +175,9 @@ async def run_venues(
             if log is not None:
                 log(f"case 1: {venue} / {', '.join(kinds)}, in turns")
             await _measure_in_turns([c for c in group if started[everyone.index(c)]], s)
+            for c in group:
+                if log is not None:
+                    log(f"  {c.kind}: {c.run.rate:,.0f} frames/CPU-s {c.run.error}")
     finally:
         await asyncio.gather(*(c.close() for c in everyone))
     return {(c.venue, c.kind): c.run for c in everyone}
@@ -244,8 +247,6 @@ async def run_case(
     kinds = tuple(k for k in s.clients if k == "ours" or ccxt_ok)
     log(f"case 1: starting {len(kinds)} clients and their simulators for each venue")
     runs = await run_venues(s.venues, kinds, s, tmp, log)
-    for (venue, kind), run in runs.items():
-        log(f"  {venue} / {kind}: {run.rate:,.0f} frames/CPU-s {run.error}")
     for venue in s.venues:
         for kind in s.clients:
             if kind not in kinds:
