@@ -30,6 +30,8 @@ from bench.common import (
 from data_collector.logsetup import configure_logging
 
 RESULTS = BENCH_DIR / "RESULTS.md"
+#: hand-written reading of the figures, appended to RESULTS.md by a full run
+ANALYSIS = BENCH_DIR / "analysis.md"
 #: how the targets table names each venue
 LABELS = {"gateio": "Gate", "mexc": "MEXC", "binance": "Binance", "okx": "OKX", "bybit": "Bybit"}
 
@@ -223,6 +225,8 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
         out += [f"- {note}" for note in r.notes] + [""]
         if r.image and not plan.quick:
             out += [f"![{r.image_alt}]({r.image})", ""]
+    if not plan.quick and ANALYSIS.exists():
+        out += [ANALYSIS.read_text().rstrip(), ""]
     return "\n".join(out)
 
 

@@ -60,6 +60,11 @@ class ScaleSettings:
     def channels(self) -> int:
         return self.pairs * len(self.venues)
 
+    def asked_rate(self, venue: str) -> float:
+        """Frames per second the load asks of ``venue`` (all its pairs)."""
+        per_pair = self.gate_mean if venue == "gateio" else self.rates[venue]
+        return per_pair * self.pairs
+
 
 def five_venues(**overrides: Any) -> ScaleSettings:
     """Every venue, 400 pairs each."""

@@ -104,6 +104,8 @@ def scale_table(s: ScaleSettings, analyses: Runs, plot_note: str) -> CaseResult:
     """Case 5 or 6: one collector process with every pair of every venue of ``s``."""
     venues = " + ".join(NAMES[v] for v in s.venues)
 
+    asked = sum(s.asked_rate(v) for v in s.venues)
+
     def by_venue(values: dict[str, float]) -> str:
         return " + ".join(f"{values.get(v, 0):,.0f}" for v in s.venues)
 
@@ -114,6 +116,10 @@ def scale_table(s: ScaleSettings, analyses: Runs, plot_note: str) -> CaseResult:
             lambda a: f"{a['frames_per_s']:,.0f} ({by_venue(a['frames_by_venue'])})",
         ),
         ("frames the simulator sent / s", lambda a: f"{sum(a['sent_by_venue'].values()):,.0f}"),
+        (
+            "frames / s the load asks for",
+            lambda a: f"{asked:,.0f} ({by_venue({v: s.asked_rate(v) for v in s.venues})})",
+        ),
         ("simulator CPU, % of one core (not counted)", lambda a: f"{a['sim_cpu_pct']:.0f}"),
         ("CPU, % of one core (whole span)", lambda a: f"{a['cpu_pct']:.1f}"),
         (
@@ -183,7 +189,9 @@ def _scale_notes(s: ScaleSettings, runs: int, plot_note: str) -> list[str]:
     notes = [
         "Load, updates per second per pair, on every pair: " + "; ".join(load) + ". The "
         "simulator and the embedded PostgreSQL run in other processes on the same 2 cores; "
-        "their CPU is not counted.",
+        "their CPU is not counted. When the shared cores are busy the simulator falls behind "
+        "(it drops the pushes it is late for rather than bursting them): compare the frames it "
+        "sent with what the load asks for.",
         f"{runs} run(s) of {s.duration_s:g} s after start-up (all {s.channels:,} channels "
         f"subscribed and quoted) and {s.warmup_s:g} s of warm-up; each run starts a fresh "
         "simulator and collector.",
