@@ -1,7 +1,7 @@
 """``python -m bench [--quick]``: run every benchmark case and report.
 
 Full mode writes ``bench/RESULTS.md``, ``bench/scale.png`` and ``bench/scale-5-venues.png``
-(about 12 minutes on 2 cores). ``--quick`` runs smaller versions of the cases in about a
+(about 15 minutes on 2 cores). ``--quick`` runs smaller versions of the cases in about a
 minute (the scale case with all five venues only), prints the tables and ends with one summary
 line; it overwrites none of those files.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import ingest, latency, scale, scale_report, writer_bench
+from bench import dashboard, ingest, latency, scale, scale_report, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
@@ -44,6 +44,8 @@ class Plan:
     writer: writer_bench.WriterSettings
     #: the scale cases (case 5: 2 venues, case 6: 5 venues)
     scales: list[scale.ScaleSettings]
+    #: no pair counts: the case is left out (quick mode; run python -m bench.dashboard)
+    dashboard: dashboard.DashboardSettings
     results: list[CaseResult] = field(default_factory=list)
 
 
@@ -64,6 +66,7 @@ def make_plan(quick: bool) -> Plan:
         latency=latency.LatencySettings(),
         writer=writer_bench.WriterSettings(),
         scales=[scale.ScaleSettings(), scale.five_venues()],
+        dashboard=dashboard.DashboardSettings(),
     )
 
 
@@ -121,6 +124,10 @@ async def _run_cases(plan: Plan, tmp: str) -> dict[str, float]:
         note = scale_report.plot(scale_report.median_run(analyses), s, png, tmp)
         plan.results.append(scale_report.scale_table(s, analyses, note))
         plan.results[-1].notes.append(load_note[:1].upper() + load_note[1:] + ".")
+    if plan.dashboard.pairs:
+        mark = load.mark()
+        plan.results.append(await dashboard.run_case(plan.dashboard, tmp, log))
+        _note_load(plan.results[-1], mark)
     for r in plan.results:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures

@@ -40,10 +40,7 @@ def pg_server(pg_loop: BackgroundLoop) -> Iterator[PgServer]:
         return
     from db.embedded import EmbeddedPostgres
 
-    # Not under tmp_path_factory: as root, pgserver runs postgres as its own user and opens up
-    # the data directory's parents, and any other pytest run on the machine closes
-    # /tmp/pytest-of-root again (mode 0700) under the running server.
-    scratch = Path(tempfile.mkdtemp(prefix="cex-arb-test-pg-"))
+    scratch = scratch_dir()
     pg = EmbeddedPostgres.start(scratch / "data")
     server = PgServer(
         admin_dsn=pg.dsn,
@@ -66,6 +63,21 @@ def pg_server(pg_loop: BackgroundLoop) -> Iterator[PgServer]:
     )
     yield server
     pg.stop()
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def scratch_dir() -> Path:
+    """A directory for an embedded PostgreSQL's data. Not under tmp_path: as root, pgserver
+    runs postgres as its own user and opens up the data directory's parents, and any other
+    pytest run on the machine closes /tmp/pytest-of-root again (mode 0700) under the server."""
+    return Path(tempfile.mkdtemp(prefix="cex-arb-test-pg-"))
+
+
+@pytest.fixture
+def pg_scratch() -> Iterator[Path]:
+    """A private directory for a test's own embedded PostgreSQL (see :func:`scratch_dir`)."""
+    scratch = scratch_dir()
+    yield scratch
     shutil.rmtree(scratch, ignore_errors=True)
 
 

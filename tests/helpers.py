@@ -28,6 +28,9 @@ from data_collector.venues import get_venue
 REPO = Path(__file__).resolve().parents[1]
 MEXC_FEE, GATE_FEE = 0.0005, 0.002
 
+#: a DSN for dry runs: never used, and it would fail at once if anything tried it
+NO_DB = "postgresql://nobody@127.0.0.1:1/none"
+
 #: log events captured by structlog.testing.capture_logs (the ``logs`` fixture)
 Log = list[dict[str, Any]]
 
@@ -69,8 +72,9 @@ def make_config(
     tmp_path: Path, sim: Simulator, pairs: list[Pair], dsn: str, **extra: str
 ) -> Config:
     """A collector config for every venue the simulator serves (written to
-    ``tmp_path/config.yaml``). ``extra`` may set ``analytics_interval``, ``monitoring_port``
-    and, as YAML flow mappings, ``connection`` and ``analytics``."""
+    ``tmp_path/config.yaml``). ``extra`` may set ``analytics_interval``, ``monitoring_port``,
+    ``buffer_max_rows`` and, as YAML flow mappings, ``connection``, ``analytics`` and
+    ``alerts``."""
     symbols = ", ".join(f'"{p}"' for p in pairs)
     exchanges = "\n".join(
         f'  {name}: {{websocket_url: "{url}"'
@@ -89,12 +93,24 @@ data_collector:
   analytics: {extra.get("analytics", "{}")}
 exchanges:
 {exchanges}
-database: {{dsn: "{dsn}"}}
+database: {{dsn: "{dsn}", buffer_max_rows: {extra.get("buffer_max_rows", 0)}}}
 monitoring: {{enabled: true, host: "127.0.0.1", port: {extra.get("monitoring_port", 0)}}}
+alerts: {extra.get("alerts", "{}")}
 """
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return load_config(path, env={})
+
+
+def plant_gap(sim: Simulator, pair: Pair, above: float = 1.08) -> str:
+    """Hold Gate.io's bid for ``pair`` ``above`` times MEXC's last ask (1.08: about 7.75 % net
+    of both default fees) until ``sim.venues["gateio"].release(pair)``; returns that bid."""
+    last = sim.venues["mexc"].last_sent(pair)
+    assert last is not None, f"MEXC has not quoted {pair} yet"
+    ask = float(last["ask"])
+    bid = f"{ask * above:.6g}"
+    sim.venues["gateio"].set_quote(pair, bid, "2.5", f"{ask * above * 1.001:.6g}", "3", hold=True)
+    return bid
 
 
 class TickLog:

@@ -543,3 +543,37 @@ async def test_a_run_whose_scheduler_crashed_exits_1_and_never_says_cleanly(
     assert stopped["summary"] == (
         "Collector stopped: task snapshot-scheduler crashed (CancelledError)"
     )
+
+
+async def test_a_crashed_writer_loop_stops_the_run_and_counts_what_it_could_not_keep(
+    tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy, logs: Log, monkeypatch
+) -> None:
+    """The database is down, the buffer is full and writing a spill file runs out of memory:
+    the spill loop dies. The run must not go on without it."""
+    pairs = pairs_for(2)
+    async with Simulator(pairs, rate_hz=4) as sim:
+        dsn = pg_proxy.dsn(pg_database.name)
+        config = make_config(tmp_path, sim, pairs, dsn, buffer_max_rows="4")  # one tick
+        collector = Collector(config)
+        run = asyncio.create_task(run_until_stopped(collector))
+        await asyncio.wait_for(collector.started.wait(), 30)
+        assert collector.writer is not None
+        await wait_until(lambda: collector.writer.stats.rows_written > 0, 20, what="rows written")
+
+        def out_of_memory(*_args: object) -> Path:
+            raise MemoryError
+
+        monkeypatch.setattr("db.spill.write_atomic", out_of_memory)
+        pg_proxy.refuse()
+        code = await asyncio.wait_for(run, 30)
+    assert code == 1
+    spiller = "spiller-book_ticker_snapshots"
+    [crash] = events(logs, "task_crashed")
+    assert (crash["task"], crash["error"], crash["essential"]) == (spiller, "MemoryError", True)
+    [stopped] = events(logs, "collector_stopped")
+    assert stopped["crashed_tasks"] == {spiller: "MemoryError"}
+    lost = sum(e["rows"] for e in events(logs, "writer_dropped"))
+    assert stopped["rows_lost"] == lost > 0  # rows it could neither write nor spill: counted
+    assert stopped["summary"].startswith(
+        f"Collector stopped: task {spiller} crashed (MemoryError); {lost} rows were lost ("
+    )

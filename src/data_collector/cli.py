@@ -1,4 +1,5 @@
-"""Command line: ``python run.py [--config PATH] [--status | --dry-run | --simulate] ...``."""
+"""Command line: ``python run.py [--config PATH] [--status | --test-alerts | --dry-run]
+[--simulate] ...``."""
 
 from __future__ import annotations
 
@@ -67,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         "goes to stdout, log lines to stderr",
     )
     mode.add_argument(
+        "--test-alerts",
+        action="store_true",
+        help="send one test message to every alerts.targets entry and report which worked "
+        "(targets shown as scheme and host only); exit 0 when all did, 1 otherwise",
+    )
+    mode.add_argument(
         "--dry-run",
         action="store_true",
         help="run feeds, snapshots and analytics without any database connection or write "
@@ -106,8 +113,14 @@ async def _status_report(config: Config, args: argparse.Namespace) -> int:
     return await print_status(config, config_path=args.config)
 
 
+async def _test_alerts_report(config: Config, _args: argparse.Namespace) -> int:
+    from data_collector.alerts.check import send_test_alerts
+
+    return await send_test_alerts(config.alerts)
+
+
 #: argparse dest of the flag -> the report it prints (a new report command adds a line here)
-REPORTS: dict[str, ReportRunner] = {"status": _status_report}
+REPORTS: dict[str, ReportRunner] = {"status": _status_report, "test_alerts": _test_alerts_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from data_collector.alerts.service import Alerts
 from data_collector.analytics.hub import Analytics
 from data_collector.analytics.reporter import LogReporter
 from data_collector.cache import QuoteCache
 from data_collector.config import Config
+from data_collector.dashboard.routes import DashboardRoutes
 from data_collector.demo import start_simulator
+from data_collector.embedded_watch import ServerWatchStatus
 from data_collector.feed_watch import FeedWatch, log_subscriptions
 from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
 from data_collector.manager import FeedManager
@@ -33,10 +36,12 @@ from data_collector.monitoring.connections import ConnectionStatusLog
 from data_collector.monitoring.health import HealthRules
 from data_collector.monitoring.server import MonitoringServer
 from data_collector.monitoring.sources import MonitoringSources
+from data_collector.outlets import attach_alerts, build_dashboard, fees_of
 from data_collector.pairs import Pair
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.startup import (
     WRITER_CLOSE_TIMEOUT,
+    Database,
     StartupError,
     start_database,
     writer_progress,
@@ -66,7 +71,13 @@ class Collector:
     #: what monitoring (and the connection status line) reads of this collector
     sources: MonitoringSources
     writer: SnapshotWriter | None = None
+    #: the writer and the embedded server's watch; None in a dry run
+    database: Database | None = None
     monitoring: MonitoringServer | None = None
+    #: None: no alert targets configured
+    alerts: Alerts | None = None
+    #: None: monitoring (which serves the dashboard) is disabled or could not listen
+    dashboard: DashboardRoutes | None = None
 
     def __init__(self, config: Config, *, dry_run: bool = False, simulate: bool = False) -> None:
         self.config = config
@@ -94,6 +105,10 @@ class Collector:
             log.info("startup_interrupted", summary="Stopped during start-up")
             return False
         await self._start_monitoring()
+        for task in self.database.tasks if self.database is not None else ():
+            self._tasks.adopt(task)  # the writer's loops, the server's watch: ended by close()
+        if self.alerts is not None:
+            self.alerts.start()
         await self.manager.start()
         self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
         self._tasks.start(self._analytics_loop(), "analytics")
@@ -114,11 +129,14 @@ class Collector:
             steps = "stopping feeds, flushing writer" if self.writer else "stopping feeds"
             log.info("shutdown_started", summary=f"Shutting down: {steps}")
             await self._tasks.cancel_all()  # first: nothing may reach the writer after this
+            if self.dashboard is not None:
+                self.dashboard.close()  # open streams must not hold the server's shutdown
             # Feeds, monitoring and the writer wind down together, inside the 10 s budget.
             await asyncio.gather(
                 self.manager.stop(),
                 *([self.monitoring.stop()] if self.monitoring else []),
                 *([self.writer.close(WRITER_CLOSE_TIMEOUT)] if self.writer else []),
+                *([self.alerts.stop()] if self.alerts else []),
                 return_exceptions=True,
             )
         await run_cleanups(self._cleanups)
@@ -132,7 +150,8 @@ class Collector:
         if self.simulate:
             urls = await start_simulator(pairs, dc.exchanges, self._cleanups)
         if not self.dry_run:
-            self.writer = await start_database(config, pairs, self._cleanups)
+            self.database = await start_database(config, pairs, self._cleanups)
+            self.writer = self.database.writer
         self._assemble(pairs, urls)
         self._built = True
 
@@ -143,7 +162,7 @@ class Collector:
         self.manager = FeedManager(cache, venues, pairs, dc.connection)
         self.feed_watch = FeedWatch(self.manager, dc.connection.pair_silence_timeout)
         self.analytics = Analytics(
-            fees={name: config.exchanges[name].taker_fee or 0.0 for name in dc.exchanges},
+            fees=fees_of(config),
             arbitrage_threshold=dc.analytics.arbitrage_threshold,
             volume_threshold=dc.analytics.volume_threshold,
             spread_alert_threshold=dc.analytics.spread_alert_threshold,
@@ -163,14 +182,25 @@ class Collector:
             connections=self.manager.connections,
             ticks=self.scheduler.stats,
             database=lambda: writer.stats if writer is not None else None,
+            database_server=self._server_status,
             open_opportunities=lambda: self.analytics.open_opportunities,
             silent_pairs=self.feed_watch.silent_pairs,
             crashed_tasks=lambda: {f.task: f.error for f in self.failures},
+            alerts=lambda: self.alerts.counters() if self.alerts is not None else None,
         )
+        self.alerts = attach_alerts(config, self.analytics, self.manager, self.scheduler)
+        self.feed_watch.alerts = self.alerts  # pair_silent alerts
         if config.monitoring.enabled:
             rules = HealthRules(dc.connection.silence_timeout, dc.snapshot_interval)
             m = config.monitoring
-            self.monitoring = MonitoringServer(self.sources, rules, m.host, m.port)
+            self.dashboard = DashboardRoutes(build_dashboard(config, self.analytics, self.sources))
+            self.monitoring = MonitoringServer(
+                self.sources, rules, m.host, m.port, extra_routes=self.dashboard.routes()
+            )
+
+    def _server_status(self) -> ServerWatchStatus | None:
+        watch = self.database.watch if self.database is not None else None
+        return watch.status() if watch is not None else None
 
     async def _start_monitoring(self) -> None:
         """Serve /metrics and /health; a busy port costs the endpoint, never the collection."""
@@ -189,8 +219,13 @@ class Collector:
                 f"{monitoring.port} ({exc.strerror or exc}); set monitoring.port to a free port",
             )
             self.monitoring = None
+            self.dashboard = None
             return
         self.scheduler.add_observer(monitoring.after_tick)
+        if self.dashboard is not None:
+            self.scheduler.add_observer(self.dashboard.feed.after_tick)
+            url = f"{monitoring.url}/"
+            log.info("dashboard_started", url=url, summary=f"Live dashboard on {url}")
 
     async def _analytics_loop(self) -> None:
         dc = self.config.data_collector
@@ -292,7 +327,8 @@ def _stopped(collector: Collector) -> int:
     if stats is not None and stats.rows_dropped:
         why = "; ".join(f"{rows} {reason}" for reason, rows in stats.drop_reasons.items())
         fields["rows_lost"] = stats.rows_dropped
-        problems.append(f"{stats.rows_dropped} rows were lost ({why})")
+        lost = plural(stats.rows_dropped, "row")
+        problems.append(f"{lost} {'was' if stats.rows_dropped == 1 else 'were'} lost ({why})")
     if not problems:
         log.info("collector_stopped", **fields, summary="Collector stopped cleanly")
         return 0

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from data_collector.config_schema import (
+    ALERT_EVENTS,
     SUPPORTED_EXCHANGES,
     Config,
     ConfigError,
@@ -85,6 +86,8 @@ RANGES: dict[str, Allowed] = {
         0, 100_000_000, "rows", whole=True, example="0 = 15 minutes of snapshots"
     ),
     "monitoring.port": Allowed(0, 65535, "a TCP port", whole=True, example="0 picks a free port"),
+    "alerts.min_net_pct": Allowed(0, 100, "percent", example="1.5 = 1.5 % net of fees"),
+    "alerts.cooldown_s": _seconds(0, DAY, "0 = no cooldown"),
 }
 TAKER_FEE = Allowed(0, 0.1, "a fraction", high_open=True, example="0.002 = 0.2 %")
 #: a threshold at or above this is allowed but almost never crossed
@@ -114,6 +117,7 @@ def validate(config: Config) -> None:
     check_symbols(dc.symbols, key="data_collector.symbols")
     if config.database.dsn:
         _check_dsn(config.database.dsn)
+    _check_alerts(config)
 
 
 def check_range(key: str, value: float | None, allowed: Allowed) -> None:
@@ -213,6 +217,23 @@ def _check_dsn(dsn: str) -> None:
         parts.port  # noqa: B018 - raises ValueError on a non-numeric or out-of-range port
     except ValueError:
         raise ConfigError(f"database.dsn: the port is not a number in 1..65535; {hint}") from None
+
+
+def _check_alerts(config: Config) -> None:
+    alerts = config.alerts
+    for i, event in enumerate(alerts.events):
+        if event not in ALERT_EVENTS:
+            raise ConfigError(
+                f"alerts.events[{i}]: unknown event {event!r}; "
+                f"use any of: {', '.join(ALERT_EVENTS)}"
+            )
+    if alerts.targets:
+        from data_collector.alerts.targets import target_error  # loads apprise: only if needed
+
+        for i, url in enumerate(alerts.targets):
+            error = target_error(url)
+            if error is not None:
+                raise ConfigError(f"alerts.targets[{i}]: {error}")
 
 
 def _check_exchanges(config: Config) -> None:

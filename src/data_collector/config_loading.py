@@ -20,6 +20,7 @@ from data_collector.config_schema import (
     Config,
     ConfigError,
     ExchangeConfig,
+    is_secret_key,
 )
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
@@ -131,7 +132,7 @@ def _explain(message: str, raw: dict[str, Any], prefix: str = "") -> str:
         allowed = ", ".join(struct.__struct_fields__) if struct else "see config.yaml"
         return f"{full}: unknown key; allowed keys here: {allowed}"
     value = _value_at(raw, f".{key}" if key else "")
-    if key.rsplit(".", 1)[-1] in SECRET_KEYS:
+    if is_secret_key(key):
         shown = " (value hidden: it is a secret)"
     else:
         shown = f" (value: {value!r})" if value is not _MISSING else ""

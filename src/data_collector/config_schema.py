@@ -26,6 +26,14 @@ DEFAULT_SYMBOLS = (
 
 #: keys whose values are never echoed in an error message
 SECRET_KEYS = frozenset({"password", "dsn", "api_key", "api_secret"})
+#: dotted keys whose values are secrets wherever they sit (lists of URLs with tokens)
+SECRET_PREFIXES = ("alerts.targets",)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether the value at a dotted key (``database.password``, ``alerts.targets[0]``) is a
+    secret that no message may echo."""
+    return key.rsplit(".", 1)[-1] in SECRET_KEYS or key.startswith(SECRET_PREFIXES)
 
 
 class ConfigError(Exception):
@@ -85,6 +93,21 @@ class MonitoringConfig(_Strict):
         return f"http://{host}:{self.port}"
 
 
+#: the alert events, in the order they are listed by default
+ALERT_EVENTS = ("arbitrage_alert", "arbitrage_closed", "venue_down", "venue_up", "pair_silent")
+
+
+class AlertsConfig(_Strict):
+    #: apprise URLs (tgram://, slack://, discord://, mailto://, json://, ...); they carry
+    #: secrets, so they are never logged or printed beyond their scheme and host
+    targets: list[str] = msgspec.field(default_factory=list)
+    events: list[str] = msgspec.field(default_factory=lambda: list(ALERT_EVENTS))
+    #: percent (1.5 = 1.5 %): arbitrage alerts below this net gain are not sent
+    min_net_pct: float = 0.0
+    #: the same pair and venue pair (or venue, or venue and pair) alerts again only after this
+    cooldown_s: float = 60.0
+
+
 #: taker fees of the default (lowest) tier, as fractions, as each venue module declares them
 DEFAULT_TAKER_FEES = {name: venue.default_taker_fee for name, venue in VENUES.items()}
 
@@ -102,6 +125,7 @@ class Config(_Strict):
     exchanges: dict[str, ExchangeConfig] = msgspec.field(default_factory=default_exchanges)
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
 
     @property
     def pairs(self) -> list[Pair]:
@@ -136,6 +160,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "data_collector.connection": ConnectionSettings,
     "database": DatabaseConfig,
     "monitoring": MonitoringConfig,
+    "alerts": AlertsConfig,
 }
 
 #: dotted keys holding file-system paths (resolved against the config file's directory)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import structlog
 
+from data_collector.alerts.events import AlertSink, PairSilent
 from data_collector.feeds import LinkFeed, VenueFeed
 from data_collector.manager import FeedManager
 from data_collector.wording import plural
@@ -61,6 +62,8 @@ class FeedWatch:
         self._silent: dict[tuple[int, int], tuple[int, int]] = {}
         #: venue -> monotonic time of its last "waiting for" line
         self._waiting_logged: dict[str, float] = {}
+        #: also told of each pair that goes silent (the collector's alerts, when configured)
+        self.alerts: AlertSink | None = None
 
     def silent_pairs(self) -> dict[str, list[str]]:
         """venue -> venue symbols now silent (sorted); every venue of the manager is a key."""
@@ -127,6 +130,9 @@ class FeedWatch:
             summary=f"{vf.venue.display_name}: {symbol} {what} {silent_s:.0f} s ago while "
             "its connection delivers other pairs",
         )
+        if self.alerts is not None:
+            pair = str(self._manager.cache.pairs[p])
+            self.alerts.publish(PairSilent(vf.name, pair, round(silent_s, 1)))
 
     def _resumed(self, vf: VenueFeed, p: int, silent_s: float) -> None:
         symbol = vf.symbol_of[p]

@@ -33,6 +33,7 @@ from data_collector.venues.base import (
     Venue,
     VenueError,
 )
+from data_collector.wording import plural
 
 log = structlog.get_logger("data_collector.manager")
 
@@ -79,6 +80,8 @@ class VenueFeed:
         self.stats = stats
         self.rejected: dict[str, str] = {}
         self.links: list[LinkFeed] = []
+        #: why a link of this venue last lost its connection (None: none lost yet)
+        self.last_lost: str | None = None
 
 
 class LinkFeed:
@@ -204,7 +207,8 @@ class LinkFeed:
             transport=tid,
             channels=len(self.symbols),
             rotation=tid == link.replacement_id,
-            summary=f"{self.vf.name}: {link.name} subscribed to {len(self.symbols)} channels",
+            summary=f"{self.vf.name}: {link.name} subscribed to "
+            f"{plural(len(self.symbols), 'channel')}",
         )
         self._ready(link, tid)
 
@@ -221,7 +225,7 @@ class LinkFeed:
             link=link.name,
             transport=tid,
             channels=len(missing),
-            summary=f"{self.vf.name}: {link.name} asks again for {len(missing)} channels",
+            summary=f"{self.vf.name}: {link.name} asks again for {plural(len(missing), 'channel')}",
         )
 
     def _ready(self, link: Link, tid: int) -> None:
@@ -273,6 +277,7 @@ class LinkFeed:
         # fresh update over the new connection.
         self.carrying_since_ns = 0
         self._mark_not_live(self._v, self.pair_indexes)
+        self.vf.last_lost = reason
         log.info(
             "quotes_not_live",
             exchange=self.vf.name,

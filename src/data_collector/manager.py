@@ -129,6 +129,11 @@ class FeedManager:
             for name, vf in self._feeds.items()
         }
 
+    def lost_reason(self, venue: str) -> str | None:
+        """Why a link of ``venue`` last lost its connection; None if none did."""
+        feed = self._feeds.get(venue)
+        return feed.last_lost if feed is not None else None
+
     def subscribed_channels(self) -> int:
         """Channels acknowledged on the transports currently carrying them."""
         return sum(len(f.symbols) for vf in self._feeds.values() for f in vf.links if f.subscribed)

@@ -1,21 +1,24 @@
-"""Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL,
-the snapshot writer, its spill directory, and the view of its progress the snapshot line
-reads. Each acquisition registers its clean-up."""
+"""Start-up steps of the orchestrator that need the database: migrations, embedded PostgreSQL
+(and the watch that restarts it), the snapshot writer, its spill directory, and the view of
+its progress the snapshot line reads. Each acquisition registers its clean-up."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
 import structlog
 
 from data_collector.config import Config
+from data_collector.embedded_watch import EmbeddedWatch
 from data_collector.lifecycle import Cleanup
 from data_collector.pairs import Pair
 from data_collector.snapshot_log import ProgressSource, WriterProgress
 
 if TYPE_CHECKING:
+    from db.embedded import EmbeddedPostgres
     from db.spill_targets import SpillTarget
     from db.writer import SnapshotWriter
 
@@ -32,10 +35,24 @@ class StartupError(Exception):
     """A start-up step failed in a way the user must fix; the message says how."""
 
 
-async def start_database(
-    config: Config, pairs: list[Pair], cleanups: list[Cleanup]
-) -> SnapshotWriter:
-    """Migrate the database (when it answers) and start the snapshot writer into it."""
+@dataclass(frozen=True)
+class Database:
+    """What :func:`start_database` started."""
+
+    writer: SnapshotWriter
+    #: restarts the embedded PostgreSQL if it dies; None for a configured database
+    watch: EmbeddedWatch | None
+
+    @property
+    def tasks(self) -> tuple[asyncio.Task[None], ...]:
+        """The background tasks that must run as long as the collector."""
+        watch = self.watch.task if self.watch is not None else None
+        return (*self.writer.tasks, *([watch] if watch is not None else []))
+
+
+async def start_database(config: Config, pairs: list[Pair], cleanups: list[Cleanup]) -> Database:
+    """Migrate the database (when it answers) and start the snapshot writer into it; an
+    embedded PostgreSQL is started first, and watched."""
     from db.dsn import redact_dsn
     from db.migrations import default_migrations_dir, migration_files
     from db.spill_targets import target_of_dsn, target_of_embedded
@@ -48,15 +65,23 @@ async def start_database(
             "(pip install -e .) or set CEX_MIGRATIONS_DIR to the folder with the *.sql files"
         ) from None
     dsn = config.database_dsn()
+    embedded = None
     if dsn is not None:
         label, target = redact_dsn(dsn), target_of_dsn(dsn)
     else:
-        dsn, label = await _start_embedded(config, cleanups)
+        embedded = await _start_embedded(config, cleanups)
+        dsn, label = embedded.dsn, f"embedded PostgreSQL in {config.embedded_pgdata}"
         target = target_of_embedded(config.embedded_pgdata)
     await _migrate(dsn, label)
     writer = await _start_writer(config, pairs, dsn, target)
     cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once closed
-    return writer
+    if embedded is None:
+        return Database(writer, None)
+    # the writer retries at once when the server is back, instead of finishing its backoff
+    watch = EmbeddedWatch(embedded, on_restarted=[writer.retry_now])
+    watch.start()
+    cleanups.append(watch.stop)  # runs before the server's release: that is no death
+    return Database(writer, watch)
 
 
 async def _start_writer(
@@ -92,7 +117,7 @@ async def _start_writer(
     return writer
 
 
-async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> tuple[str, str]:
+async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> EmbeddedPostgres:
     from db.embedded import EmbeddedPostgres
 
     pgdata = config.embedded_pgdata
@@ -104,7 +129,7 @@ async def _start_embedded(config: Config, cleanups: list[Cleanup]) -> tuple[str,
             "database.dsn or database.host to use your own server"
         ) from exc
     cleanups.append(lambda: asyncio.to_thread(embedded.stop))
-    return embedded.dsn, f"embedded PostgreSQL in {pgdata}"
+    return embedded
 
 
 async def _migrate(dsn: str, label: str) -> None:

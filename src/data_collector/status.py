@@ -16,6 +16,7 @@ import yaml
 from data_collector import __version__
 from data_collector.config import Config
 from data_collector.datadir_lock import running_holder
+from data_collector.wording import noun_for, plural
 
 REDACTED = "***"
 DB_TIMEOUT = 3.0
@@ -26,6 +27,7 @@ HEALTH_STATES = ("ok", "degraded", "unhealthy")
 
 def redacted_config(config: Config) -> dict[str, Any]:
     """The effective configuration as plain data, every secret replaced."""
+    from data_collector.alerts.targets import describe_target
     from db.dsn import redact_dsn
 
     data = msgspec.to_builtins(config)
@@ -37,6 +39,7 @@ def redacted_config(config: Config) -> dict[str, Any]:
         for key in ("api_key", "api_secret"):
             if exchange.get(key):
                 exchange[key] = REDACTED
+    data["alerts"]["targets"] = [describe_target(url) for url in config.alerts.targets]
     return data
 
 
@@ -73,7 +76,9 @@ async def _database_lines(config: Config) -> list[str]:
     lines.append(f"  rows:        {status.total_rows if status.total_rows is not None else 0}")
     lines.append(f"  latest snapshot: {_when(status.latest_timestamp)}")
     for exchange, (rows, latest) in sorted(status.per_exchange.items()):
-        lines.append(f"    {exchange:<8} {rows:>12} rows, latest {_when(latest)}")
+        lines.append(
+            f"    {exchange:<8} {rows:>12} {noun_for(rows, 'row')}, latest {_when(latest)}"
+        )
     return lines
 
 
@@ -91,7 +96,9 @@ def _spill_lines(config: Config) -> list[str]:
     if not found.groups:
         return [*lines, "  none waiting"]
     for group in found.groups:
-        where = f"{_count(group.files, 'file')}, {_count(group.rows, 'row')} in {group.directory}"
+        where = (
+            f"{plural(group.files, 'file')}, {plural(group.rows or 0, 'row')} in {group.directory}"
+        )
         if group.target is None:
             lines.append(f"  database unknown (older layout): {where}; not loaded, see README")
         elif group.current:
@@ -187,10 +194,6 @@ def _our_health(body: str) -> dict[str, Any] | None:
     ):
         return data
     return None
-
-
-def _count(n: int | None, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _when(value: object) -> str:

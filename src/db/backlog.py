@@ -83,6 +83,14 @@ class Backlog:
         self.busy_rows += total
         return items
 
+    def discard(self) -> int:
+        """Drop every queued row (when not even a spill file can keep them); returns how
+        many."""
+        rows = self.pending_rows
+        self._items.clear()
+        self.pending_rows = 0
+        return rows
+
     def requeue(self, items: Sequence[Item]) -> None:
         """Put taken items back at the head of the queue, in their order."""
         for item in reversed(items):

@@ -13,14 +13,23 @@ What pgserver 0.1.4 does, and what this wrapper adds:
   pids first. It also drops a ``postmaster.pid`` whose pid now belongs to another program
   (pid reuse after a container restart), which would otherwise make pgserver believe the
   server is up and postgres refuse to start.
+* :meth:`EmbeddedPostgres.restart` starts the server again after it died (the collector's
+  watch calls it), the way :meth:`EmbeddedPostgres.start` does, and never starts a second
+  server: one that runs is left alone, and postgres itself refuses to start while processes
+  of the old server still hold its shared memory. A postmaster that was killed stays a zombie
+  until its parent (pid 1 in a container) reaps it, which may be late; postgres would take
+  the zombie for a running server, so a pid file naming a zombie is removed first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import subprocess
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -48,8 +57,20 @@ def _pgserver() -> Any:
     return pgserver
 
 
+class EmbeddedStartError(Exception):
+    """The embedded server did not start; the message says why (postgres's own FATAL line)."""
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _pid_alive(pid: int) -> bool:
-    return pid > 0 and psutil.pid_exists(pid)
+    """A live process: a zombie has exited, whatever ``kill(pid, 0)`` says."""
+    return pid > 0 and psutil.pid_exists(pid) and not _is_zombie(pid)
 
 
 def _is_our_postmaster(pid: int, data_dir: Path) -> bool:
@@ -68,8 +89,11 @@ def _is_our_postmaster(pid: int, data_dir: Path) -> bool:
 def _clear_stale_state(data_dir: Path) -> None:
     pid_file = data_dir / "postmaster.pid"
     with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
-        pid = int(pid_file.read_text().splitlines()[0])
-        if _pid_alive(pid) and not _is_our_postmaster(pid, data_dir):
+        lines = pid_file.read_text().splitlines()
+        pid = int(lines[0])
+        if _is_zombie(pid):
+            _remove_zombie_locks(pid_file, lines)
+        elif _pid_alive(pid) and not _is_our_postmaster(pid, data_dir):
             log.warning(
                 "embedded_pg_stale_pidfile",
                 pid=pid,
@@ -84,6 +108,64 @@ def _clear_stale_state(data_dir: Path) -> None:
             handles.write_text(json.dumps(alive))
 
 
+def _remove_zombie_locks(pid_file: Path, lines: list[str]) -> None:
+    """The postmaster named in ``pid_file`` died and awaits reaping: postgres would refuse to
+    start beside its pid file and its socket's lock file, so both go (they name a dead
+    process). Lines 4 and 5 of the pid file are the port and the socket directory."""
+    pid = int(lines[0])
+    port, socket_dir = (part.strip() for part in [*lines[3:5], "", ""][:2])
+    if socket_dir and port:
+        socket_lock = Path(socket_dir) / f".s.PGSQL.{port}.lock"
+        with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
+            if int(socket_lock.read_text().splitlines()[0]) == pid:
+                socket_lock.unlink()
+    pid_file.unlink(missing_ok=True)
+    log.info(
+        "embedded_pg_stale_pidfile",
+        pid=pid,
+        summary=f"postmaster.pid names pid {pid}, which has exited: removing it",
+    )
+
+
+@contextlib.contextmanager
+def _quiet_pgserver() -> Iterator[None]:
+    """Keep pgserver from logging from this thread: on a failed start it logs the whole
+    server log as an error, once per attempt; the caller says why, in one line."""
+    thread = threading.get_ident()
+
+    def other_threads(record: logging.LogRecord) -> bool:
+        return record.thread != thread
+
+    logger = logging.getLogger("pgserver")
+    logger.addFilter(other_threads)
+    try:
+        yield
+    finally:
+        logger.removeFilter(other_threads)
+
+
+def _why_not_started(log_file: Path, offset: int) -> str:
+    """The server log's last FATAL (or PANIC) line written since ``offset``."""
+    try:
+        with open(log_file, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        text = ""
+    for line in reversed(text.splitlines()):
+        for level in ("FATAL:", "PANIC:"):
+            if level in line:
+                return " ".join(line[line.index(level) :].split())
+    return f"pg_ctl start failed; see {log_file}"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 class EmbeddedPostgres:
     """A running embedded server. Create it with :meth:`start`, release it with :meth:`stop`."""
 
@@ -91,6 +173,8 @@ class EmbeddedPostgres:
         self.data_dir = data_dir
         self.database = database
         self._server: PostgresServer | None = server
+        #: a restart and the release never run at once (pgserver's lock is per process)
+        self._guard = threading.Lock()
         info = server.get_postmaster_info()
         assert info.socket_dir is not None, "pgserver started without a unix socket"
         self.socket_dir: Path = info.socket_dir
@@ -142,6 +226,33 @@ class EmbeddedPostgres:
             return False
         return _pid_alive(pid) and _is_our_postmaster(pid, self.data_dir)
 
+    def restart(self) -> None:
+        """Start the server again after it stopped on its own; nothing if it runs. Blocking
+        (call it via ``asyncio.to_thread``); raises :class:`EmbeddedStartError` with
+        postgres's reason. Socket directory and port follow from the data directory, so
+        :attr:`dsn` stays the same."""
+        with self._guard:
+            server = self._server
+            if server is None:
+                raise EmbeddedStartError("the server was released; it is not restarted")
+            log_file = self.data_dir / "log"
+            offset = _size(log_file)
+            with _pgserver().postgres_server.PostgresServer._lock:
+                if self.is_running():
+                    return
+                _clear_stale_state(self.data_dir)
+                try:
+                    with _quiet_pgserver():
+                        server.ensure_postgres_running()
+                except subprocess.CalledProcessError:
+                    raise EmbeddedStartError(_why_not_started(log_file, offset)) from None
+                except subprocess.TimeoutExpired as exc:
+                    raise EmbeddedStartError(
+                        f"pg_ctl start did not finish within {exc.timeout:g} s"
+                    ) from None
+            if not self.is_running():
+                raise EmbeddedStartError(_why_not_started(log_file, offset))
+
     def ensure_database(self, name: str) -> None:
         """Create database ``name`` unless it exists (via the bundled psql)."""
         literal = "'" + name.replace("'", "''") + "'"
@@ -159,10 +270,11 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Release the server; it stops unless another live process still uses it."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.cleanup()
+        with self._guard:  # waits for a restart in flight
+            server, self._server = self._server, None
+            if server is None:
+                return
+            server.cleanup()
         log.info(
             "embedded_pg_stopped",
             data_dir=str(self.data_dir),

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import structlog
 
+from data_collector.wording import plural
+
 log = structlog.get_logger(__name__)
 
 SUFFIX = ".csv"
@@ -127,5 +129,5 @@ def _salvage(tmp: Path, final: Path) -> None:
         "writer_spill_salvaged",
         file=tmp.name,
         rows=rows,
-        summary=f"recovered {rows} rows from interrupted spill file {tmp.name}",
+        summary=f"recovered {plural(rows, 'row')} from interrupted spill file {tmp.name}",
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from data_collector.wording import plural
 from db.dsn import dsn_identity
 from db.spill import SUFFIX, SpillDirectoryError, write_atomic
 
@@ -89,8 +90,8 @@ def _log_kept(root: Path, current: SpillTarget) -> None:
                 "spill_files_unknown_target",
                 files=group.files,
                 directory=str(group.directory),
-                summary=f"{group.files} spill files in {group.directory} were written by an "
-                "older version that did not record their database: they are not loaded "
+                summary=f"{plural(group.files, 'spill file')} in {group.directory} from an "
+                "older version that did not record the database: not loaded "
                 "(README, 'Database outages', says how to load them)",
             )
         else:
@@ -99,8 +100,8 @@ def _log_kept(root: Path, current: SpillTarget) -> None:
                 files=group.files,
                 directory=str(group.directory),
                 target=group.target.label,
-                summary=f"{group.files} spill files for another database "
-                f"({group.target.label}) are kept in {group.directory}, not loaded here",
+                summary=f"{plural(group.files, 'spill file')} for another database "
+                f"({group.target.label}) kept in {group.directory}, not loaded here",
             )
 
 

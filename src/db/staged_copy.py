@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
+from data_collector.wording import plural
 from db.dsn import redact_dsn
 from db.migrations import apply_migrations
 from db.pool import connect
@@ -120,7 +121,7 @@ class StagedCopy:
         actually inserted."""
         conn = await self._connection()
         table = self._table
-        self._at(f"COPY of {rows} rows into {table.name}", self._write_timeout)
+        self._at(f"COPY of {plural(rows, 'row')} into {table.name}", self._write_timeout)
         async with conn.transaction():
             # a memoryview: asyncpg would take a bytes object for a file name
             await conn.copy_to_table(
@@ -130,9 +131,9 @@ class StagedCopy:
                 format="csv",
                 timeout=self._write_timeout,
             )
-            self._at(f"INSERT of {rows} rows into {table.name}", self._write_timeout)
+            self._at(f"INSERT of {plural(rows, 'row')} into {table.name}", self._write_timeout)
             status = await conn.execute(table.insert, timeout=self._write_timeout)
-            self._at(f"commit of {rows} rows into {table.name}", self._write_timeout)
+            self._at(f"commit of {plural(rows, 'row')} into {table.name}", self._write_timeout)
         self.step = IDLE
         return int(status.rsplit(" ", 1)[-1])
 

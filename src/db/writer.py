@@ -42,6 +42,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from data_collector.wording import plural
 from db.backlog import Backlog, Chunk
 from db.dsn import redact_dsn
 from db.spill import SpillStore, count_rows
@@ -114,6 +115,12 @@ class TableWriter:
         return self._store.directory
 
     @property
+    def tasks(self) -> tuple[asyncio.Task[None], ...]:
+        """The background tasks :meth:`start` started (the write loop and the spill loop), for
+        an owner that supervises them; they end by themselves once :meth:`close` is done."""
+        return tuple(t for t in (self._task, self._spill_task) if t is not None)
+
+    @property
     def stats(self) -> WriterStats:
         stats = msgspec.structs.replace(self._stats, drop_reasons=dict(self._stats.drop_reasons))
         stats.backlog_rows = self._backlog.rows
@@ -132,7 +139,7 @@ class TableWriter:
             log.info(
                 "writer_spill_found",
                 files=len(found),
-                summary=f"{len(found)} spill files from an earlier run will be loaded",
+                summary=f"{plural(len(found), 'spill file')} from an earlier run will be loaded",
             )
         name = self.table.name
         self._task = asyncio.create_task(self._run(), name=f"writer-{name}")
@@ -156,6 +163,10 @@ class TableWriter:
             self._spill_wake.set()
         self._wake.set()
 
+    def retry_now(self) -> None:
+        """Cut a backoff between failed attempts short: the database is known to be back."""
+        self._retry_now.set()
+
     async def close(self, timeout: float = 5.0) -> None:
         """Write what is pending; whatever cannot be written within ``timeout`` seconds is
         spilled to files (loaded by the next run). Stop submitting before calling this."""
@@ -170,8 +181,13 @@ class TableWriter:
         self._spill_wake.set()
         await _finish(self._task, deadline - reserve - loop.time())
         await _finish(self._spill_task, deadline - loop.time())
-        while self._backlog:
-            await self._spill_chunk()
+        try:
+            while self._backlog:
+                await self._spill_chunk()
+        except Exception as exc:  # not an OSError (those drop the chunk): the rest is lost too
+            self._health.dropped(
+                self._backlog.discard(), f"spilling to {self.spill_dir} failed: {exc!r}"
+            )
         self._db.close()
         self._health.closed(self.spill_dir)
 
@@ -269,7 +285,7 @@ class TableWriter:
             file=path.name,
             rows=stored,
             spill_files=len(self._spill_files),
-            summary=f"loaded {stored} rows from spill file {path.name}",
+            summary=f"loaded {plural(stored, 'row')} from spill file {path.name}",
         )
         return stored if rows else None
 
@@ -333,7 +349,7 @@ class TableWriter:
             file=path.name,
             backlog_rows=self._backlog.rows,
             spill_files=len(self._spill_files),
-            summary=f"spilled {chunk.rows} rows to {path}",
+            summary=f"spilled {plural(chunk.rows, 'row')} to {path}",
         )
 
     def _task_done(self, task: asyncio.Task[None]) -> None:

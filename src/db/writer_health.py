@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 import structlog
 
+from data_collector.wording import plural
 from db.dsn import redact_text
 
 log = structlog.get_logger(__name__)
@@ -105,7 +106,7 @@ class WriterHealth:
             after_s=round(after, 3),
             backlog_rows=rows,
             spill_files=files,
-            summary=f"database stalled: {message}; {rows} rows waiting",
+            summary=f"database stalled: {message}; {plural(rows, 'row')} waiting",
         )
 
     def succeeded(self, rows: int) -> None:
@@ -121,7 +122,7 @@ class WriterHealth:
             rows_written=rows,  # by the first write after the outage: the backlog's head
             backlog_rows=backlog_rows,
             spill_files=spill_files,
-            summary=f"database writes resumed after {outage:.1f} s ({rows} rows written)",
+            summary=f"database writes resumed after {outage:.1f} s ({plural(rows, 'row')} written)",
         )
         self.failures = 0
         self._outage_since = None
@@ -154,10 +155,11 @@ class WriterHealth:
             spill_files=files,
             retry_in_s=delay,
             summary=(
-                f"database write failed ({error}); {rows} rows waiting"
+                f"database write failed ({error}); {plural(rows, 'row')} waiting"
                 if self.failures == 1
                 else f"database writes still failing after {self.failures} attempts in "
-                f"{outage:.0f} s ({error}); {rows} rows waiting, {files} spill files"
+                f"{outage:.0f} s ({error}); {plural(rows, 'row')} waiting, "
+                f"{plural(files, 'spill file')}"
             ),
             **extra,
         )
@@ -176,19 +178,19 @@ class WriterHealth:
             rows=rows,
             reason=reason,
             sample=sample,
-            summary=f"dropped {rows} rows: {reason}",
+            summary=f"dropped {plural(rows, 'row')}: {reason}",
         )
 
     def closed(self, spill_dir: Path) -> None:
         """The one line that says how closing ended: written, spilled (where), dropped."""
         s = self.stats
         _rows, files = self._backlog()
-        parts = [f"{s.rows_written} rows written"]
+        parts = [f"{plural(s.rows_written, 'row')} written"]
         if files:
-            parts.append(f"{files} spill files waiting in {spill_dir} for the next run")
+            parts.append(f"{plural(files, 'spill file')} waiting in {spill_dir} for the next run")
         if s.rows_dropped:
             why = ", ".join(f"{n} {reason}" for reason, n in s.drop_reasons.items())
-            parts.append(f"{s.rows_dropped} rows dropped ({why})")
+            parts.append(f"{plural(s.rows_dropped, 'row')} dropped ({why})")
         level = "error" if s.rows_dropped else "warning" if files else "info"
         cause = f"database {s.state} ({s.last_error}); " if s.state != "up" else ""
         getattr(log, level)(

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
+from data_collector.wording import plural
 from db.writer import SnapshotWriter
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -406,7 +407,5 @@ async def test_closing_with_the_database_down_says_the_outcome_in_one_line(
     [closed] = loud
     assert closed["rows_spilled"] == 160 and closed["spill_files"] >= 1
     assert closed["summary"].startswith("writer closed: database down (")
-    assert (
-        f"20 rows written, {closed['spill_files']} spill files waiting in {tmp_path}"
-        in (closed["summary"])
-    )
+    files = plural(closed["spill_files"], "spill file")
+    assert f"20 rows written, {files} waiting in {tmp_path}" in closed["summary"]

@@ -14,6 +14,7 @@ from data_collector.monitoring.sources import (
     CollectorStatus,
     DatabaseStatus,
     MonitoringSources,
+    ServerCounters,
     VenueStatus,
     WriterCounters,
 )
@@ -71,6 +72,7 @@ def sources(
     silent_pairs: Mapping[str, list[str]] | None = None,
     clock: Clock | None = None,
     crashed_tasks: Mapping[str, str] | None = None,
+    database_server: ServerCounters | None = None,
 ) -> MonitoringSources:
     return MonitoringSources(
         venue_stats=stats,
@@ -81,6 +83,7 @@ def sources(
         silent_pairs=lambda: silent_pairs or {},
         clock_ns=clock if clock is not None else Clock(),
         crashed_tasks=lambda: crashed_tasks or {},
+        database_server=lambda: database_server,
     )
 
 

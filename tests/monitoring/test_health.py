@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from data_collector.monitoring.health import HealthRules, health
-from data_collector.monitoring.sources import DatabaseStatus
+from data_collector.monitoring.sources import DatabaseServerStatus, DatabaseStatus
 from tests.monitoring.helpers import NOW_NS, status, venue
 
 RULES = HealthRules(silence_timeout=30.0, snapshot_interval=1.0)
@@ -35,6 +35,7 @@ def test_a_flowing_collector_is_healthy_with_the_whole_body() -> None:
             "rows_written": 40,
             "rows_spilled": 0,
             "last_error": None,
+            "server": None,
         },
         "open_opportunities": 2,
         "crashed_tasks": {},
@@ -84,6 +85,7 @@ def test_a_database_outage_shows_but_stays_healthy() -> None:
         "rows_written": 40,
         "rows_spilled": 80,
         "last_error": "ConnectionRefusedError",
+        "server": None,
     }
     code, body = health(status(database=None), RULES)
     assert (code, body["database"]) == (200, {"state": "disabled (dry run)", "backlog_rows": 0})
@@ -121,6 +123,24 @@ def test_a_crashed_task_is_unhealthy_while_the_collector_stops() -> None:
 def test_one_expected_connection_reads_in_the_singular() -> None:
     code, body = health(status(venues={"gateio": venue(up=0, expected=1)}), RULES)
     assert (code, body["reasons"]) == (503, ["gateio: 0/1 connection up"])
+
+
+def test_an_embedded_server_being_restarted_is_degraded_and_says_so_first() -> None:
+    problem = (
+        "embedded PostgreSQL not running for 12 s, restart attempt 3 in 8.0 s; attempt 2 "
+        "failed: FATAL: data directory has invalid permissions"
+    )
+    server = DatabaseServerStatus("down", 1, problem)
+    down = DatabaseStatus("down", 120, 40, 0, "ConnectionRefusedError: [Errno 111]")
+    code, body = health(status(database=down, database_server=server), RULES)
+    assert (code, body["status"], body["reasons"]) == (200, "degraded", [])
+    assert body["degraded"] == [problem, "database down: ConnectionRefusedError: [Errno 111]"]
+    assert body["database"]["server"] == {"state": "down", "restarts": 1, "problem": problem}
+    # running again: listed, and no longer a reason to be degraded
+    back = DatabaseServerStatus("running", 2, None)
+    code, body = health(status(database_server=back), RULES)
+    assert (code, body["status"], body["degraded"]) == (200, "ok", [])
+    assert body["database"]["server"] == {"state": "running", "restarts": 2, "problem": None}
 
 
 def test_silent_pairs_are_listed_under_their_venue_but_do_not_make_it_unhealthy() -> None:

@@ -115,3 +115,22 @@ def test_quote_ages_count_each_fresh_quote_once_per_tick() -> None:
     text = metrics.exposition().decode()
     assert sample(text, "collector_quote_age_seconds_count", exchange="gateio") == 2
     assert sample(text, "collector_quote_age_seconds_count", exchange="mexc") == 2
+
+
+def test_alert_counters_are_labelled_by_target_scheme() -> None:
+    from dataclasses import replace
+
+    from data_collector.alerts.service import AlertCounters
+
+    view = sources({}, {})
+    counters = AlertCounters(
+        sent={"tgram": 5, "json": 2}, failed={"tgram": 1, "json": 0}, dropped=3
+    )
+    text = Metrics(replace(view, alerts=lambda: counters).read, ()).exposition().decode()
+    assert sample(text, "collector_alerts_sent_total", target="tgram") == 5
+    assert sample(text, "collector_alerts_failed_total", target="tgram") == 1
+    assert sample(text, "collector_alerts_sent_total", target="json") == 2
+    assert sample(text, "collector_alerts_dropped_total") == 3
+    quiet = Metrics(view.read, ()).exposition().decode()  # no targets: zero dropped, no series
+    assert sample(quiet, "collector_alerts_dropped_total") == 0
+    assert "collector_alerts_sent_total{" not in quiet

@@ -32,6 +32,7 @@ REQUIRED_METRICS = (
     "collector_writer_backlog_rows",
     "collector_rows_spilled_total",
     "collector_arbitrage_opportunities_open",
+    "collector_alerts_dropped_total",
 )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from data_collector.cache import VenueStats
-from data_collector.monitoring.sources import DatabaseStatus
+from data_collector.embedded_watch import ServerWatchStatus
+from data_collector.monitoring.sources import DatabaseServerStatus, DatabaseStatus
 from data_collector.scheduler import TickStats
 from db.writer_health import WriterStats
 from tests.monitoring.helpers import NOW_NS, Clock, sources
@@ -53,3 +54,10 @@ def test_crashed_tasks_are_read_as_a_copy() -> None:
     status = view.read()
     crashed["snapshot-scheduler"] = "OverflowError: boom"
     assert status.crashed_tasks == {"analytics": "CancelledError"}
+
+
+def test_the_embedded_server_watch_is_read_when_there_is_one() -> None:
+    problem = "embedded PostgreSQL not running for 2.0 s, restart attempt 1 under way"
+    view = sources({}, {}, database_server=ServerWatchStatus("down", 0, problem))
+    assert view.read().database_server == DatabaseServerStatus("down", 0, problem)
+    assert sources({}, {}).read().database_server is None  # a configured database

@@ -70,9 +70,8 @@ def _attempts(attempts: int, failures: int) -> str:
     """`` (12 connection attempts, 12 failed)`` once any attempt failed; nothing otherwise."""
     if not failures:
         return ""
-    plural = "" if attempts == 1 else "s"
-    return f" ({attempts} connection attempt{plural}, {failures} failed)"
+    return f" ({plural(attempts, 'connection attempt')}, {failures} failed)"
 
 
 def _silent(count: int) -> str:
-    return f", {count} silent pair{'' if count == 1 else 's'}" if count else ""
+    return f", {plural(count, 'silent pair')}" if count else ""

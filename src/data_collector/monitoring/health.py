@@ -2,9 +2,10 @@
 
 Healthy (HTTP 200) when every venue flows (all connections up, a message within
 ``silence_timeout``), the last snapshot is under 3 intervals old and no essential task has
-crashed; 503 otherwise, with the reasons. A database that is down or stalled shows in
-``database`` and makes the status "degraded" (the reason in ``degraded``), but is no reason for
-503: rows are buffered, nothing is lost; nor are a venue's silent pairs, listed under the venue.
+crashed; 503 otherwise, with the reasons. A database that is down or stalled, or an embedded
+PostgreSQL that is not running (being restarted), shows in ``database`` and makes the status
+"degraded" (the reasons in ``degraded``), but is no reason for 503: rows are buffered, nothing
+is lost; nor are a venue's silent pairs, listed under the venue.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from data_collector.monitoring.sources import CollectorStatus, DatabaseStatus
+from data_collector.monitoring.sources import (
+    CollectorStatus,
+    DatabaseServerStatus,
+    DatabaseStatus,
+)
 from data_collector.wording import plural
 
 #: the last snapshot must be younger than this many intervals
@@ -54,8 +59,10 @@ def health(status: CollectorStatus, rules: HealthRules) -> tuple[int, dict[str, 
     if tick_age is None or tick_age > HEALTH_SNAPSHOT_INTERVALS * rules.snapshot_interval:
         shown = "none yet" if tick_age is None else f"{tick_age:.1f}s ago"
         reasons.append(f"last snapshot {shown}")
-    db = status.database
-    degraded = [f"database {db.state}: {db.last_error}"] if db and db.state != "up" else []
+    db, server = status.database, status.database_server
+    degraded = [server.problem] if server is not None and server.problem else []
+    if db is not None and db.state != "up":
+        degraded.append(f"database {db.state}: {db.last_error}")
     reasons.extend(f"task {task} crashed: {error}" for task, error in status.crashed_tasks.items())
     body: dict[str, Any] = {
         "status": "unhealthy" if reasons else "degraded" if degraded else "ok",
@@ -64,14 +71,14 @@ def health(status: CollectorStatus, rules: HealthRules) -> tuple[int, dict[str, 
         "venues": venues,
         "last_snapshot": None if last_tick is None else last_tick.isoformat(),
         "last_snapshot_age_s": None if tick_age is None else round(tick_age, 3),
-        "database": _database(status.database),
+        "database": _database(status.database, status.database_server),
         "open_opportunities": status.open_opportunities,
         "crashed_tasks": status.crashed_tasks,
     }
     return (200 if not reasons else 503), body
 
 
-def _database(db: DatabaseStatus | None) -> dict[str, Any]:
+def _database(db: DatabaseStatus | None, server: DatabaseServerStatus | None) -> dict[str, Any]:
     if db is None:
         return {"state": "disabled (dry run)", "backlog_rows": 0}
     return {
@@ -80,4 +87,7 @@ def _database(db: DatabaseStatus | None) -> dict[str, Any]:
         "rows_written": db.rows_written,
         "rows_spilled": db.rows_spilled,
         "last_error": db.last_error,
+        "server": None
+        if server is None
+        else {"state": server.state, "restarts": server.restarts, "problem": server.problem},
     }

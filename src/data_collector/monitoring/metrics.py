@@ -149,6 +149,31 @@ def pipeline_families(status: CollectorStatus) -> Iterator[Any]:
     )
 
 
+def alert_families(status: CollectorStatus) -> Iterator[Any]:
+    """Alerts sent and given up on per target (named by scheme), dropped from full queues."""
+    alerts = status.alerts
+    yield CounterMetricFamily(
+        "collector_alerts_dropped",
+        "Alerts dropped, oldest first, because a target's queue was full",
+        value=alerts.dropped if alerts else 0,
+    )
+    sent = CounterMetricFamily(
+        "collector_alerts_sent", "Alerts delivered, by target scheme", labels=["target"]
+    )
+    failed = CounterMetricFamily(
+        "collector_alerts_failed",
+        "Alerts not delivered after every attempt, by target scheme",
+        labels=["target"],
+    )
+    if alerts is not None:
+        for label, count in alerts.sent.items():
+            sent.add_metric([label], count)
+        for label, count in alerts.failed.items():
+            failed.add_metric([label], count)
+    yield sent
+    yield failed
+
+
 def _per_venue_counter(name: str, doc: str, status: CollectorStatus, attr: str) -> Any:
     family = CounterMetricFamily(name, doc, labels=["exchange"])
     for venue, v in status.venues.items():
@@ -168,6 +193,7 @@ class _LiveFamilies(PromCollector):
         yield from venue_families(status)
         yield self.ages.family()
         yield from pipeline_families(status)
+        yield from alert_families(status)
 
 
 class Metrics:

@@ -13,12 +13,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from data_collector.cache import VenueStats
 from data_collector.scheduler import TickStats
+
+if TYPE_CHECKING:
+    from data_collector.alerts.service import AlertCounters
 
 
 class WriterCounters(Protocol):
@@ -52,6 +55,33 @@ class DatabaseStatus:
         return cls(s.state, s.backlog_rows, s.rows_written, s.rows_spilled, s.last_error)
 
 
+class ServerCounters(Protocol):
+    """What monitoring shows of the watch over an embedded PostgreSQL."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def restarts(self) -> int: ...
+    @property
+    def problem(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseServerStatus:
+    """The embedded PostgreSQL the collector runs itself."""
+
+    #: "running" or "down" (being restarted)
+    state: str
+    #: restarts during this run
+    restarts: int
+    #: what is wrong, in words; None while it runs
+    problem: str | None
+
+    @classmethod
+    def of(cls, server: ServerCounters) -> DatabaseServerStatus:
+        return cls(server.state, server.restarts, server.problem)
+
+
 @dataclass(frozen=True, slots=True)
 class VenueStatus:
     connections_up: int
@@ -78,6 +108,10 @@ class CollectorStatus:
     open_opportunities: int
     #: essential background task -> what ended it (the collector is stopping)
     crashed_tasks: dict[str, str] = field(default_factory=dict)
+    #: the embedded PostgreSQL; None when the database is configured (or in a dry run)
+    database_server: DatabaseServerStatus | None = None
+    #: None: no alert targets configured
+    alerts: AlertCounters | None = None
 
 
 @dataclass(frozen=True)
@@ -95,9 +129,13 @@ class MonitoringSources:
     open_opportunities: Callable[[], int]
     #: venue -> symbols of its silent pairs
     silent_pairs: Callable[[], Mapping[str, Sequence[str]]] = dict
+    #: the alerts' counters; None when no target is configured
+    alerts: Callable[[], AlertCounters | None] = lambda: None
     clock_ns: Callable[[], int] = time.time_ns
     #: essential background task -> what ended it
     crashed_tasks: Callable[[], Mapping[str, str]] = dict
+    #: the embedded PostgreSQL's watch; None when the database is not embedded
+    database_server: Callable[[], ServerCounters | None] = lambda: None
 
     @property
     def venues(self) -> tuple[str, ...]:
@@ -114,6 +152,7 @@ class MonitoringSources:
             venues[venue] = VenueStatus(up, expected, copy, tuple(silent.get(venue, ())))
         ticks = self.ticks
         database = self.database()
+        server = self.database_server()
         return CollectorStatus(
             now_ns=self.clock_ns(),
             venues=venues,
@@ -124,4 +163,6 @@ class MonitoringSources:
             database=None if database is None else DatabaseStatus.of(database),
             open_opportunities=self.open_opportunities(),
             crashed_tasks=dict(self.crashed_tasks()),
+            database_server=None if server is None else DatabaseServerStatus.of(server),
+            alerts=self.alerts(),
         )

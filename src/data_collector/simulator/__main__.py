@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from data_collector.logsetup import LEVELS, configure_logging
 from data_collector.simulator import PERSONALITIES, Simulator, pairs_for
+from data_collector.wording import plural
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -68,7 +69,7 @@ async def _serve(args: argparse.Namespace) -> None:
     async with simulator:
         for name, url in simulator.urls.items():
             print(f"{name}: {url}", flush=True)
-        print(f"{args.pairs} pairs at {args.rate:g} Hz each; Ctrl-C to stop", flush=True)
+        print(f"{plural(args.pairs, 'pair')} at {args.rate:g} Hz each; Ctrl-C to stop", flush=True)
         await stop.wait()
 
 

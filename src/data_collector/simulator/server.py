@@ -27,6 +27,7 @@ from data_collector.simulator.market import Market
 from data_collector.simulator.personality import Personality
 from data_collector.simulator.push import Pusher, PushObserver, SendStats
 from data_collector.simulator.session import ClientSession
+from data_collector.wording import plural
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +94,7 @@ class VenueServer:
             venue=self.name,
             url=self.url,
             pairs=pairs,
-            summary=f"simulated {self.name} serving {pairs} pairs at {self.url}",
+            summary=f"simulated {self.name} serving {plural(pairs, 'pair')} at {self.url}",
         )
 
     async def stop(self) -> None:
@@ -135,11 +136,13 @@ class VenueServer:
 
     async def wait_for_subscriptions(self, n: int, timeout: float = 5.0) -> None:
         await self.connections.wait_until(
-            lambda: self.subscription_count >= n, timeout, f"{n} subscriptions"
+            lambda: self.subscription_count >= n, timeout, plural(n, "subscription")
         )
 
     async def wait_for_sessions(self, n: int, timeout: float = 5.0) -> None:
-        await self.connections.wait_until(lambda: len(self.sessions) >= n, timeout, f"{n} sessions")
+        await self.connections.wait_until(
+            lambda: len(self.sessions) >= n, timeout, plural(n, "session")
+        )
 
     def close_session(self, session: ClientSession, reason: str) -> None:
         self.connections.close_session(session, reason)
