@@ -147,7 +147,7 @@ async def measure_size(
             ps = psutil.Process(procs[1].pid)
             for rep in range(s.reps):
                 for viewers in (0, s.viewers):
-                    log(f"case 6: {pairs} pairs, {viewers} viewers, run {rep + 1}/{s.reps}")
+                    log(f"case 7: {pairs} pairs, {viewers} viewers, run {rep + 1}/{s.reps}")
                     windows.append(await _measure(session, url, ps, viewers, s.window_s))
     finally:
         for proc in reversed(procs):
