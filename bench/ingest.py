@@ -2,11 +2,12 @@
 
 For each venue and each client (this project, ccxt.pro, the naive floor) a fresh simulator
 process (deterministic: every one floods the same quotes, checked by a CRC) and a fresh client
-process start; after a warm-up flood, each repetition arms the client (it notes its CPU time
-and update count), floods ``frames`` pre-encoded frames as fast as the client reads them, and
-waits until the client has decoded every one; the client reads its CPU time the moment the last
-one is in. The simulator's CPU never counts. Afterwards the client's total must equal the
-frames sent and its cached last quotes must equal the simulator's.
+process start and warm up, all before the first measurement. Then, venue by venue, the
+clients take turns: each repetition arms one client (it notes its CPU time and update count),
+floods ``frames`` pre-encoded frames as fast as the client reads them, and waits until the
+client has decoded every one; the client reads its CPU time as soon as it sees the last one
+in. The simulator's CPU never counts. Afterwards the client's total must equal the frames
+sent and its cached last quotes must equal the simulator's.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Flood mode: book-ticker updates as fast as the clients read them (benchmarks, backpressure).
 
-Updates are generated and encoded before sending starts, and written to a corked socket
-(:class:`SocketCork`), so the sending rate measures the client, not our encoder or our writes.
+Updates are generated and encoded before sending starts, so the sending rate measures the
+client, not our encoder; they are written to a corked socket (:class:`SocketCork`).
 """
 
 from __future__ import annotations
@@ -132,12 +132,11 @@ class Flood:
 class SocketCork:
     """TCP_CORK on a session's socket while a flood writes to it (Linux; a no-op elsewhere).
 
-    Corked, the kernel queues each frame's write instead of transmitting it at once and sends
-    full segments: a write costs the simulator far less, and the client reads the flood in
-    large batches, as frames that piled up behind a busy venue's socket, whatever its speed.
-    Without it a client that keeps up with the simulator reads a frame or two per wake-up and
-    is charged the simulator's pace, not its own cost per frame. Released before every yield
-    and at the end, so nothing is held back once the flood pauses.
+    Corked, the kernel holds each frame's write until a full segment is queued, so a flood
+    leaves in full segments and every client reads it in large batches, whether it keeps up
+    with the simulator or not: what a read costs per frame then depends on the client, not on
+    the pace of the simulator's writes. Released before every yield and at the end, so nothing
+    is held back once the flood pauses.
     """
 
     def __init__(self, session: ClientSession) -> None:
