@@ -59,6 +59,7 @@ def make_plan(quick: bool) -> Plan:
             latency=latency.LatencySettings(warmup_s=0.5, window_s=1.0, windows=3),
             writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
             scales=[scale.five_venues(pairs=100, duration_s=5.0, warmup_s=0.5, runs=1, quick=True)],
+            dashboard=dashboard.DashboardSettings(pairs=()),
         )
     return Plan(
         quick=False,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bench import ext_base, ext_naive, ingest
-from bench.__main__ import summary_line, targets
+from bench.__main__ import make_plan, summary_line, targets
 from bench.latency import join
 from bench.proto import wait_for_count
 from data_collector.simulator import PERSONALITIES, Quote, pairs_for
@@ -67,6 +67,14 @@ def test_summary_line_takes_the_weaker_venue_and_shows_missing_sides_as_nan() ->
     assert match.groups() == ("9.9", "180001", "0.91", "1.23", "12.3", "0")
     figures["1.ratio_okx"] = math.nan  # ccxt unavailable
     assert summary_line(figures).startswith("ingest_ratio_vs_ccxt=nan ")
+
+
+def test_the_quick_plan_is_a_smaller_full_plan_with_all_five_venues() -> None:
+    quick, full = make_plan(quick=True), make_plan(quick=False)
+    assert quick.ingest.venues == full.ingest.venues == ingest.VENUES
+    assert quick.ingest.frames * quick.ingest.reps < full.ingest.frames * full.ingest.reps
+    assert [s.case for s in quick.scales] == [6] and [s.case for s in full.scales] == [5, 6]
+    assert len(quick.scales[0].venues) == 5 and not quick.dashboard.pairs
 
 
 def test_targets_are_reported_met_missed_or_not_applicable() -> None:
