@@ -233,9 +233,21 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
         out += [f"- {note}" for note in r.notes] + [""]
         if r.image and not plan.quick:
             out += [f"![{r.image_alt}]({r.image})", ""]
-    if not plan.quick and ANALYSIS.exists():
-        out += [ANALYSIS.read_text().rstrip(), ""]
     return "\n".join(out)
+
+
+def storage_section() -> str:
+    """The storage benchmark's section (python -m bench.storage_bench), kept as it was."""
+    from bench.storage_bench import BEGIN, END
+
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    start, end = old.find(BEGIN), old.find(END)
+    return "\n" + old[start : end + len(END)] + "\n" if 0 <= start < end else ""
+
+
+def analysis_section() -> str:
+    """The hand-written reading of the figures (bench/analysis.md), last in RESULTS.md."""
+    return "\n" + ANALYSIS.read_text().rstrip() + "\n" if ANALYSIS.exists() else ""
 
 
 def summary_line(f: dict[str, float]) -> str:
@@ -275,7 +287,7 @@ def main() -> int:
     if plan.quick:
         print(text)
     else:
-        RESULTS.write_text(text)
+        RESULTS.write_text(text + storage_section() + analysis_section())
         pngs = ", ".join(s.plot_name for s in plan.scales)
         log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)}, {pngs}")
     log(f"done in {time.perf_counter() - t0:.0f} s")

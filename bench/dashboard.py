@@ -222,11 +222,13 @@ def write_section(result: CaseResult, results: Path = BENCH_DIR / "RESULTS.md") 
     section += [f"- {note}" for note in result.notes] + [""]
     text = results.read_text()
     start = text.find(f"## {TITLE.split()[0]} ")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + text[end + 1 :] if end >= 0 else text[:start]
-    text = text.rstrip("\n") + "\n\n" + "\n".join(section)
-    results.write_text(text)
+    if start < 0:
+        results.write_text(text.rstrip("\n") + "\n\n" + "\n".join(section))
+        return
+    # the section ends where the next one (or the storage section's marker) begins
+    ends = [i for i in (text.find("\n## ", start + 1), text.find("\n<!-- ", start + 1)) if i >= 0]
+    rest = text[min(ends) + 1 :] if ends else ""
+    results.write_text(text[:start] + "\n".join(section) + ("\n" + rest if rest else ""))
 
 
 def main() -> int:

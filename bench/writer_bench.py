@@ -27,6 +27,8 @@ from db.writer import SnapshotWriter
 
 TABLE = "book_ticker_snapshots"
 POLL = 0.001
+#: the bench's ticks follow each other from here (all within one UTC day)
+FIRST_TICK = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -57,8 +59,10 @@ def database(tmp: str, log) -> Iterator[str]:
 
 
 async def prepare(dsn: str) -> None:
-    """Create the scratch schema when there is one and apply the project's migrations."""
+    """Create the scratch schema when there is one, apply the project's migrations and create
+    the daily partition the bench's ticks go to (as the collector does ahead of each day)."""
     from db.migrations import apply_migrations
+    from db.partitions import ensure_partitions
 
     schema = _schema(dsn)
     base = dsn.split(f"search_path={schema}")[0].rstrip("?&") if schema else dsn
@@ -71,6 +75,7 @@ async def prepare(dsn: str) -> None:
     conn = await connect(dsn)
     try:
         await apply_migrations(conn)
+        await ensure_partitions(conn, FIRST_TICK.date(), days_ahead=0)
     finally:
         await conn.close()
 
@@ -139,7 +144,7 @@ async def run_case(s: WriterSettings, dsn: str, tmp: str, log) -> CaseResult:
     results: dict[int, dict[str, list[float]]] = {}
     stored_ok = True
     try:
-        tick = datetime(2030, 1, 1, tzinfo=UTC)
+        tick = FIRST_TICK
         warm = make_rows(100, tick)
         await _writer_once(writer, warm)  # connect, migrations check, staging table
         await _bare_once(conn, _retick(warm, tick + timedelta(seconds=1)))
@@ -190,7 +195,7 @@ def _table(
     notes = [
         f"Medians over {s.reps} repetitions per side, alternating which side goes first; the "
         "table is truncated before every measurement (one unique index on exchange, pair and "
-        "tick, one on tick, bigserial key).",
+        "tick; the table is partitioned by day and the rows go to that day's partition).",
         "Both sides get the same Python tuples (exact decimal strings; asyncpg's binary COPY "
         "encodes the strings as NUMERIC). The writer additionally deduplicates (staging table "
         "+ INSERT ... ON CONFLICT DO NOTHING), which the bare COPY does not.",

@@ -27,7 +27,17 @@ from tests.helpers import wait_until
 
 def test_help_lists_every_flag(tmp_path: Path) -> None:
     out = run_cli("--help", cwd=tmp_path).stdout
-    for flag in ("--config", "--status", "--dry-run", "--symbols", "--log-level", "--log-format"):
+    for flag in (
+        "--config",
+        "--status",
+        "--dry-run",
+        "--symbols",
+        "--log-level",
+        "--log-format",
+        "--archive",
+        "--query",
+        "--format",
+    ):
         assert flag in out
     words = " ".join(out.split())  # argparse wraps the description
     assert all(venue.display_name in words for venue in VENUES.values())

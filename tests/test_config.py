@@ -43,6 +43,10 @@ def test_shipped_config_has_the_documented_defaults() -> None:
     assert config.database.host == ""
     assert config.monitoring.port == 9108
     assert config.data_collector.data_dir == str(REPO / "data")  # next to the file
+    assert config.database.retention_days == 0
+    assert config.archive.enabled is False and config.archive.after_days == 2
+    assert config.archive.dir == str(REPO / "data" / "archive")
+    assert config.archive_dir == REPO / "data" / "archive"
 
 
 def test_env_substitution_with_and_without_defaults() -> None:
@@ -277,6 +281,10 @@ def test_every_numeric_setting_is_finite_and_bounded(tmp_path: Path, key: str, v
         ("monitoring: {port: 70000}", "monitoring.port", "70000", "0 picks a free port"),
         ("exchanges: {gateio: {taker_fee: .nan}}", "exchanges.gateio.taker_fee", "nan", "0.2 %"),
         ('data_collector: {data_dir: ""}', "data_collector.data_dir", "empty", "./data"),
+        ("database: {retention_days: 1.5}", "database.retention_days", "1.5", "expected `int`"),
+        ("database: {retention_days: -1}", "database.retention_days", "-1", "keep everything"),
+        ("archive: {after_days: 4000}", "archive.after_days", "4000", "0 to 3650"),
+        ('archive: {dir: " "}', "archive.dir", "empty", "<data_dir>/archive"),
     ],
 )
 def test_values_that_are_almost_surely_mistakes_are_refused(
@@ -312,6 +320,25 @@ def test_allowed_but_doubtful_values_give_warnings(tmp_path: Path) -> None:
     assert all(f"{name} (" in silence for name in VENUES if VENUES[name].ping_interval > 10)
 
 
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        ("database: {retention_days: 30}", "dropped from PostgreSQL for good, without a copy"),
+        (
+            "database: {retention_days: 2}\narchive: {enabled: true, after_days: 3}",
+            "kept until they are archived, after 3 days",
+        ),
+    ],
+)
+def test_retention_that_deletes_without_a_copy_is_a_warning(
+    tmp_path: Path, text: str, warning: str
+) -> None:
+    warnings = dict(config_warnings(load_config(write(tmp_path, text), env={})))
+    assert warning in warnings["database.retention_days"]
+    archived = "database: {retention_days: 30}\narchive: {enabled: true}"
+    assert list(config_warnings(load_config(write(tmp_path, archived), env={}))) == []
+
+
 def test_relative_paths_are_relative_to_the_config_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -334,3 +361,13 @@ def test_relative_paths_are_relative_to_the_config_file(
         config = load_config(relative, env={})
         assert config.data_dir == expected, text
         assert config.embedded_pgdata == expected / "postgres"
+        assert config.archive_dir == expected / "archive"  # the default <data_dir>/archive
+    archives = {
+        'archive: {dir: "./parquet"}': config_dir / "parquet",
+        'archive: {dir: "<data_dir>/cold"}': config_dir / "data" / "cold",
+        f'archive: {{dir: "{tmp_path / "abs"}"}}': tmp_path / "abs",
+    }
+    for text, expected in archives.items():
+        (config_dir / "config.yaml").write_text(text)
+        config = load_config(Path("..") / ".." / "etc" / "collector" / "config.yaml", env={})
+        assert config.archive_dir == expected, text

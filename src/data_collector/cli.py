@@ -1,5 +1,5 @@
-"""Command line: ``python run.py [--config PATH] [--status | --test-alerts | --dry-run]
-[--simulate] ...``."""
+"""Command line: ``python run.py [--config PATH] [--status | --archive | --query SQL |
+--test-alerts | --dry-run] [--simulate] ...``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from data_collector.config import (
     load_config,
 )
 from data_collector.datadir_lock import DataDirBusy, DataDirLock
-from data_collector.logsetup import FORMATS, LEVELS, configure_logging, point_at_devnull
+from data_collector.logsetup import FORMATS as LOG_FORMATS
+from data_collector.logsetup import LEVELS, configure_logging, point_at_devnull
+from data_collector.tabular import FORMATS
 
 log = structlog.get_logger("data_collector.cli")
 
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-format",
-        choices=FORMATS,
+        choices=LOG_FORMATS,
         default="console",
         help="console: readable lines; json: one JSON object per line (default: console)",
     )
@@ -63,9 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="print the effective configuration (secrets redacted), the database in use and "
-        "its contents, the spill files waiting, and the running collector (from the data "
-        "directory's lock file) with its health; never connects to the venues. The report "
-        "goes to stdout, log lines to stderr",
+        "its contents (each partition: days, rows, bytes), the archive (days, rows, bytes), "
+        "the spill files waiting, and the running collector (from the data directory's lock "
+        "file) with its health; never connects to the venues. The report goes to stdout, log "
+        "lines to stderr",
+    )
+    mode.add_argument(
+        "--archive",
+        action="store_true",
+        help="export every completed UTC day older than archive.after_days to the Parquet "
+        "archive now (whatever archive.enabled says), verify it, apply "
+        "database.retention_days, print what was done and exit (1 if a day could not be "
+        "archived)",
+    )
+    mode.add_argument(
+        "--query",
+        metavar="SQL",
+        help="run SQL in DuckDB over views book_ticker_snapshots and arbitrage_opportunities "
+        "that union the Parquet archive with the live PostgreSQL rows (each row once); print "
+        "the result (see --format) and exit",
     )
     mode.add_argument(
         "--test-alerts",
@@ -91,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="stop by itself after this many seconds, > 0 (default: run until SIGINT/SIGTERM)",
     )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="how --query prints its result: text (an aligned table, the default), csv (a "
+        "header row, then the rows) or json (a list of objects)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -113,6 +138,18 @@ async def _status_report(config: Config, args: argparse.Namespace) -> int:
     return await print_status(config, config_path=args.config)
 
 
+async def _archive_report(config: Config, _args: argparse.Namespace) -> int:
+    from data_collector.storage_commands import archive_now
+
+    return await archive_now(config)
+
+
+async def _query_report(config: Config, args: argparse.Namespace) -> int:
+    from data_collector.storage_commands import query
+
+    return await query(config, args.query, args.format)
+
+
 async def _test_alerts_report(config: Config, _args: argparse.Namespace) -> int:
     from data_collector.alerts.check import send_test_alerts
 
@@ -120,12 +157,27 @@ async def _test_alerts_report(config: Config, _args: argparse.Namespace) -> int:
 
 
 #: argparse dest of the flag -> the report it prints (a new report command adds a line here)
-REPORTS: dict[str, ReportRunner] = {"status": _status_report, "test_alerts": _test_alerts_report}
+REPORTS: dict[str, ReportRunner] = {
+    "status": _status_report,
+    "archive": _archive_report,
+    "query": _query_report,
+    "test_alerts": _test_alerts_report,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    report = next((run for dest, run in REPORTS.items() if getattr(args, dest, False)), None)
+    if args.query is not None and not args.query.strip():
+        print(
+            "config error: --query: empty; give an SQL statement, e.g. "
+            '--query "SELECT count(*) FROM book_ticker_snapshots"',
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    report = next(
+        (run for dest, run in REPORTS.items() if getattr(args, dest, None) not in (None, False)),
+        None,
+    )
     configure_logging(args.log_level, args.log_format, sys.stderr if report else sys.stdout)
     try:
         config = load_config(args.config, symbols_override=args.symbols)

@@ -46,6 +46,12 @@ from data_collector.startup import (
     start_database,
     writer_progress,
 )
+from data_collector.storage_job import (
+    JOB_DUCKDB_MEMORY,
+    JOB_DUCKDB_THREADS,
+    StorageJob,
+    maintenance_settings,
+)
 from data_collector.venues import get_venue
 from data_collector.wording import plural
 
@@ -74,6 +80,8 @@ class Collector:
     #: the writer and the embedded server's watch; None in a dry run
     database: Database | None = None
     monitoring: MonitoringServer | None = None
+    #: partitions, archive and retention after each midnight UTC (None in a dry run)
+    storage: StorageJob | None = None
     #: None: no alert targets configured
     alerts: Alerts | None = None
     #: None: monitoring (which serves the dashboard) is disabled or could not listen
@@ -112,6 +120,8 @@ class Collector:
         await self.manager.start()
         self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
         self._tasks.start(self._analytics_loop(), "analytics")
+        if self.storage is not None:
+            self._tasks.start(self.storage.run(), "storage-maintenance", essential=False)
         self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
         self._tasks.start(self.feed_watch.run(), "feed-watch")
         self.started.set()
@@ -152,6 +162,10 @@ class Collector:
         if not self.dry_run:
             self.database = await start_database(config, pairs, self._cleanups)
             self.writer = self.database.writer
+            settings = maintenance_settings(
+                config, threads=JOB_DUCKDB_THREADS, memory=JOB_DUCKDB_MEMORY
+            )
+            self.storage = StorageJob(self.database.dsn, settings)
         self._assemble(pairs, urls)
         self._built = True
 

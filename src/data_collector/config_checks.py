@@ -85,6 +85,12 @@ RANGES: dict[str, Allowed] = {
     "database.buffer_max_rows": Allowed(
         0, 100_000_000, "rows", whole=True, example="0 = 15 minutes of snapshots"
     ),
+    "database.retention_days": Allowed(
+        0, 36_500, "days", whole=True, example="0 = keep everything"
+    ),
+    "archive.after_days": Allowed(
+        0, 3650, "days", whole=True, example="2 = export a day once it is 3 days old"
+    ),
     "monitoring.port": Allowed(0, 65535, "a TCP port", whole=True, example="0 picks a free port"),
     "alerts.min_net_pct": Allowed(0, 100, "percent", example="1.5 = 1.5 % net of fees"),
     "alerts.cooldown_s": _seconds(0, DAY, "0 = no cooldown"),
@@ -113,6 +119,8 @@ def validate(config: Config) -> None:
         )
     if not dc.data_dir.strip():
         raise ConfigError("data_collector.data_dir: empty; name a directory, e.g. ./data")
+    if not config.archive.dir.strip():
+        raise ConfigError('archive.dir: empty; name a directory, e.g. "<data_dir>/archive"')
     _check_exchanges(config)
     check_symbols(dc.symbols, key="data_collector.symbols")
     if config.database.dsn:
@@ -178,6 +186,7 @@ def config_warnings(config: Config) -> Iterator[tuple[str, str]]:
                 f"{_show(value)} means {value:.0%}: {what} will hardly ever fire "
                 "(thresholds are fractions: 0.05 = 5 %)",
             )
+    yield from _retention_warnings(config)
     silence = dc.connection.silence_timeout
     # the venue's ping period: ours (MEXC, Gate, OKX, Bybit) or the server's (Binance)
     slower = [
@@ -190,6 +199,24 @@ def config_warnings(config: Config) -> Iterator[tuple[str, str]]:
             "data_collector.connection.silence_timeout",
             f"{_show(silence)} s is shorter than the ping interval of {', '.join(slower)}: "
             "a connection whose pairs are quiet will be replaced again and again",
+        )
+
+
+def _retention_warnings(config: Config) -> Iterator[tuple[str, str]]:
+    days, archive = config.database.retention_days, config.archive
+    if not days:
+        return
+    if not archive.enabled:
+        yield (
+            "database.retention_days",
+            f"{days} with archive.enabled false: snapshot days older than {days} days are "
+            "dropped from PostgreSQL for good, without a copy",
+        )
+    elif days <= archive.after_days:
+        yield (
+            "database.retention_days",
+            f"{days} is not more than archive.after_days ({archive.after_days}): days are "
+            f"kept until they are archived, after {archive.after_days} days",
         )
 
 

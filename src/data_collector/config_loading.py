@@ -20,6 +20,7 @@ from data_collector.config_schema import (
     Config,
     ConfigError,
     ExchangeConfig,
+    expand_data_dir,
     is_secret_key,
 )
 
@@ -81,7 +82,7 @@ def resolve_paths(config: Config, base_dir: Path) -> None:
         section: Any = config
         for part in section_key.split("."):
             section = getattr(section, part)
-        value = getattr(section, name)
+        value = expand_data_dir(getattr(section, name), config.data_collector.data_dir)
         if value:
             path = base_dir / Path(value).expanduser()  # an absolute value replaces base_dir
             setattr(section, name, os.path.normpath(path))

@@ -80,6 +80,22 @@ class DatabaseConfig(_Strict):
     #: rows held in memory while PostgreSQL is unreachable before spilling to disk;
     #: 0 = 15 minutes of snapshots for the configured pairs
     buffer_max_rows: int = 0
+    #: days of snapshots kept in PostgreSQL; older daily partitions are dropped (after a
+    #: verified export when the archive is enabled); 0 = keep everything
+    retention_days: int = 0
+
+
+#: the value of ``archive.dir`` that stands for ``data_collector.data_dir``
+DATA_DIR_TOKEN = "<data_dir>"
+
+
+class ArchiveConfig(_Strict):
+    #: export completed days to Parquet (nightly, or ``run.py --archive``)
+    enabled: bool = False
+    #: relative to the config file's directory; ``<data_dir>`` is data_collector.data_dir
+    dir: str = f"{DATA_DIR_TOKEN}/archive"
+    #: a completed UTC day is exported once it is more than this many days old
+    after_days: int = 2
 
 
 class MonitoringConfig(_Strict):
@@ -91,6 +107,13 @@ class MonitoringConfig(_Strict):
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
         return f"http://{host}:{self.port}"
+
+
+def expand_data_dir(value: str, data_dir: str) -> str:
+    """``<data_dir>/archive`` -> ``<the data directory>/archive``; other values unchanged."""
+    if value == DATA_DIR_TOKEN or value.startswith(f"{DATA_DIR_TOKEN}/"):
+        return data_dir + value[len(DATA_DIR_TOKEN) :]
+    return value
 
 
 #: the alert events, in the order they are listed by default
@@ -124,6 +147,7 @@ class Config(_Strict):
     data_collector: DataCollectorConfig = msgspec.field(default_factory=DataCollectorConfig)
     exchanges: dict[str, ExchangeConfig] = msgspec.field(default_factory=default_exchanges)
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    archive: ArchiveConfig = msgspec.field(default_factory=ArchiveConfig)
     monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
 
@@ -134,6 +158,11 @@ class Config(_Strict):
     @property
     def data_dir(self) -> Path:
         return Path(self.data_collector.data_dir)
+
+    @property
+    def archive_dir(self) -> Path:
+        """``archive.dir`` with ``<data_dir>`` replaced by the data directory."""
+        return Path(expand_data_dir(self.archive.dir, self.data_collector.data_dir))
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -159,9 +188,11 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "data_collector.analytics": AnalyticsConfig,
     "data_collector.connection": ConnectionSettings,
     "database": DatabaseConfig,
+    "archive": ArchiveConfig,
     "monitoring": MonitoringConfig,
     "alerts": AlertsConfig,
 }
 
-#: dotted keys holding file-system paths (resolved against the config file's directory)
-PATH_KEYS = ("data_collector.data_dir",)
+#: dotted keys holding file-system paths (resolved against the config file's directory), in
+#: this order: ``archive.dir`` may start with ``<data_dir>``
+PATH_KEYS = ("data_collector.data_dir", "archive.dir")

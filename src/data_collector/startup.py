@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -42,6 +43,8 @@ class Database:
     writer: SnapshotWriter
     #: restarts the embedded PostgreSQL if it dies; None for a configured database
     watch: EmbeddedWatch | None
+    #: where it is (the nightly storage job connects there too)
+    dsn: str
 
     @property
     def tasks(self) -> tuple[asyncio.Task[None], ...]:
@@ -76,12 +79,12 @@ async def start_database(config: Config, pairs: list[Pair], cleanups: list[Clean
     writer = await _start_writer(config, pairs, dsn, target)
     cleanups.append(lambda: writer.close(WRITER_CLOSE_TIMEOUT))  # no-op once closed
     if embedded is None:
-        return Database(writer, None)
+        return Database(writer, None, dsn)
     # the writer retries at once when the server is back, instead of finishing its backoff
     watch = EmbeddedWatch(embedded, on_restarted=[writer.retry_now])
     watch.start()
     cleanups.append(watch.stop)  # runs before the server's release: that is no death
-    return Database(writer, watch)
+    return Database(writer, watch, dsn)
 
 
 async def _start_writer(
@@ -142,6 +145,7 @@ async def _migrate(dsn: str, label: str) -> None:
         pool = await asyncio.wait_for(create_pool(dsn), STARTUP_DB_TIMEOUT)
         try:
             applied = await apply_migrations(pool)
+            await _partitions_ahead(pool)
         finally:
             await pool.close()
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -159,6 +163,26 @@ async def _migrate(dsn: str, label: str) -> None:
         migrations_applied=applied,
         summary=f"Connected to PostgreSQL ({label})",
     )
+
+
+async def _partitions_ahead(pool: asyncpg.Pool) -> None:
+    """Today's partition and the next two days'. Without them rows still land (in the default
+    partition), so a failure (a role without CREATE) is a warning, not a reason to stop."""
+    from db.partitions import ensure_partitions
+
+    try:
+        async with pool.acquire() as conn:
+            created = await ensure_partitions(conn, datetime.now(UTC).date())
+    except asyncpg.PostgresError as exc:
+        log.warning(
+            "partitions_not_created",
+            error=str(exc),
+            summary=f"Cannot create the daily partitions ({exc}); rows go to the default "
+            "partition until the nightly maintenance can",
+        )
+        return
+    if created:
+        log.info("partitions_created", partitions=created, summary=f"Created {', '.join(created)}")
 
 
 def writer_progress(writer: SnapshotWriter) -> ProgressSource:

@@ -4,9 +4,7 @@ a running collector's health. Never connects to the venues; returns within a few
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,9 @@ import yaml
 
 from data_collector import __version__
 from data_collector.config import Config
+from data_collector.database_target import database_target
 from data_collector.datadir_lock import running_holder
+from data_collector.storage_status import archive_lines, partition_lines
 from data_collector.wording import noun_for, plural
 
 REDACTED = "***"
@@ -51,23 +51,25 @@ async def print_status(config: Config, *, config_path: str | Path = "config.yaml
         print(line)
     for line in await asyncio.to_thread(_spill_lines, config):
         print(line)
+    for line in await asyncio.to_thread(archive_lines, config):
+        print(line)
     for line in await _collector_lines(config):
         print(line)
     return 0
 
 
 async def _database_lines(config: Config) -> list[str]:
-    from db.dsn import redact_dsn
     from db.status import database_status
 
     lines = ["Database:"]
-    configured = config.database_dsn()
-    if configured is not None:
-        lines.append(f"  in use:      {redact_dsn(configured)}")
-    with _embedded_if_needed(config, configured, lines) as dsn:
-        if dsn is None:
+    with database_target(config) as target:
+        lines.append(f"  in use:      {target.label}")
+        if target.dsn is None:
+            lines.append(
+                "  state:       not initialised yet (created on the collector's first run)"
+            )
             return lines
-        status = await database_status(dsn, timeout=DB_TIMEOUT)
+        status = await database_status(target.dsn, timeout=DB_TIMEOUT)
     if not status.reachable:
         lines.append(f"  reachable:   no ({status.error})")
         return lines
@@ -79,7 +81,7 @@ async def _database_lines(config: Config) -> list[str]:
         lines.append(
             f"    {exchange:<8} {rows:>12} {noun_for(rows, 'row')}, latest {_when(latest)}"
         )
-    return lines
+    return lines + partition_lines(status.partitions)
 
 
 def _spill_lines(config: Config) -> list[str]:
@@ -109,34 +111,6 @@ def _spill_lines(config: Config) -> list[str]:
                 "kept, not loaded by this configuration"
             )
     return lines
-
-
-@contextlib.contextmanager
-def _embedded_if_needed(
-    config: Config, configured: str | None, lines: list[str]
-) -> Iterator[str | None]:
-    """Yield the DSN to query: the configured one, else the embedded server's.
-
-    An embedded server that is not initialised yet is reported, not created: --status has no
-    side effects on a fresh machine. A stopped one is started for the query and stopped again;
-    a running one (the collector's) is shared and left running.
-    """
-    if configured is not None:
-        yield configured
-        return
-    from db.embedded import EmbeddedPostgres
-
-    pgdata = config.embedded_pgdata
-    lines.append(f"  in use:      embedded PostgreSQL in {pgdata}")
-    if not (pgdata / "PG_VERSION").exists():
-        lines.append("  state:       not initialised yet (created on the collector's first run)")
-        yield None
-        return
-    embedded = EmbeddedPostgres.start(pgdata)
-    try:
-        yield embedded.dsn
-    finally:
-        embedded.stop()
 
 
 async def _collector_lines(config: Config) -> list[str]:

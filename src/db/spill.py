@@ -35,11 +35,11 @@ def write_atomic(directory: Path, name: str, payload: bytes) -> Path:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return final
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make a rename or unlink in ``directory`` itself durable (best effort)."""
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
@@ -110,7 +110,7 @@ class SpillStore:
     @staticmethod
     def delete(path: Path) -> None:
         path.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 def _salvage(tmp: Path, final: Path) -> None:

@@ -10,6 +10,7 @@ import msgspec
 
 from db.dsn import redact_text
 from db.migrations import applied_migrations
+from db.partition_status import PartitionStatus, partition_status
 from db.pool import connect
 
 TABLE = "book_ticker_snapshots"
@@ -30,6 +31,8 @@ class DatabaseStatus(msgspec.Struct):
     migrations_applied: list[str] = msgspec.field(default_factory=list)
     #: False when counts are planner estimates (very large table)
     counts_exact: bool = True
+    #: the table's partitions (empty when it is not partitioned)
+    partitions: list[PartitionStatus] = msgspec.field(default_factory=list)
 
 
 async def database_status(
@@ -55,23 +58,39 @@ async def _read_status(conn: asyncpg.Connection, exact_count_limit: int) -> Data
     status = DatabaseStatus(reachable=True, migrations_applied=await applied_migrations(conn))
     if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", TABLE):
         return status
-    estimate = await conn.fetchval(
-        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)", TABLE
-    )
-    if estimate is not None and estimate > exact_count_limit:
+    estimate = await conn.fetchval(_ESTIMATE, TABLE)
+    held: dict[str, tuple[int, int]] | None = None
+    if estimate > exact_count_limit:
         await _estimated_counts(conn, status, estimate)
     else:
-        await _exact_counts(conn, status)
+        held = await _exact_counts(conn, status)
+    status.partitions = await partition_status(conn, TABLE, held)
     return status
 
 
-async def _exact_counts(conn: asyncpg.Connection, status: DatabaseStatus) -> None:
+async def _exact_counts(
+    conn: asyncpg.Connection, status: DatabaseStatus
+) -> dict[str, tuple[int, int]]:
+    """Exact counts per exchange; returns partition -> (rows, days with rows), from the same
+    scan."""
     rows = await conn.fetch(
-        f'SELECT exchange, count(*) AS n, max("timestamp") AS latest FROM {TABLE} GROUP BY exchange'
+        f"""SELECT tableoid::regclass::text AS part, exchange,
+                   count(DISTINCT date_trunc('day', "timestamp" AT TIME ZONE 'UTC')) AS days,
+                   count(*) AS n, max("timestamp") AS latest
+            FROM {TABLE} GROUP BY 1, 2"""
     )
-    status.per_exchange = {r["exchange"]: (r["n"], r["latest"]) for r in rows}
-    status.total_rows = sum(r["n"] for r in rows)
-    status.latest_timestamp = max((r["latest"] for r in rows), default=None)
+    per_exchange: dict[str, tuple[int, datetime | None]] = {}
+    held: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        n, latest = per_exchange.get(r["exchange"], (0, None))
+        newest = r["latest"] if latest is None else max(latest, r["latest"])
+        per_exchange[r["exchange"]] = (n + r["n"], newest)
+        count, days = held.get(r["part"], (0, 0))
+        held[r["part"]] = (count + r["n"], max(days, r["days"]))
+    status.per_exchange = per_exchange
+    status.total_rows = sum(n for n, _ in per_exchange.values())
+    status.latest_timestamp = max((t for _, t in per_exchange.values() if t), default=None)
+    return held
 
 
 # distinct exchanges by skipping through the unique index instead of scanning the table
@@ -86,9 +105,22 @@ WITH RECURSIVE ex AS (
 SELECT exchange FROM ex WHERE exchange IS NOT NULL
 """
 
-_EXCHANGE_FREQS = """
-SELECT most_common_vals::text::text[] AS vals, most_common_freqs AS freqs
-FROM pg_stats WHERE schemaname = current_schema() AND tablename = $1 AND attname = 'exchange'
+# the table itself, or its partitions when it is partitioned (the parent holds no rows and
+# autovacuum never analyses it)
+_HOLDERS = """
+SELECT c.oid, c.relname, greatest(c.reltuples, 0) AS n FROM pg_class c
+WHERE CASE WHEN (SELECT relkind FROM pg_class WHERE oid = to_regclass($1)) = 'p'
+           THEN c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass($1))
+           ELSE c.oid = to_regclass($1) END
+"""
+
+_ESTIMATE = f"SELECT coalesce(sum(n), 0)::bigint FROM ({_HOLDERS}) h"
+
+_EXCHANGE_FREQS = f"""
+SELECT s.most_common_vals::text::text[] AS vals, s.most_common_freqs AS freqs, h.n
+FROM ({_HOLDERS}) h
+JOIN pg_stats s ON s.tablename = h.relname AND s.schemaname = current_schema()
+WHERE s.attname = 'exchange' AND NOT s.inherited
 """
 
 
@@ -97,13 +129,13 @@ async def _estimated_counts(conn: asyncpg.Connection, status: DatabaseStatus, to
     status.counts_exact = False
     status.total_rows = total
     status.latest_timestamp = await conn.fetchval(f'SELECT max("timestamp") FROM {TABLE}')
-    stats = await conn.fetchrow(_EXCHANGE_FREQS, TABLE)
-    freqs: dict[str, float] = {}
-    if stats is not None and stats["vals"] is not None:
-        freqs = dict(zip(stats["vals"], stats["freqs"], strict=False))
+    rows: dict[str, float] = {}
+    for stats in await conn.fetch(_EXCHANGE_FREQS, TABLE):
+        for value, freq in zip(stats["vals"] or [], stats["freqs"] or [], strict=False):
+            rows[value] = rows.get(value, 0.0) + freq * stats["n"]
     for record in await conn.fetch(_EXCHANGES):
         exchange = record["exchange"]
         latest = await conn.fetchval(
             f'SELECT max("timestamp") FROM {TABLE} WHERE exchange = $1', exchange
         )
-        status.per_exchange[exchange] = (round(freqs.get(exchange, 0.0) * total), latest)
+        status.per_exchange[exchange] = (round(rows.get(exchange, 0.0)), latest)

@@ -18,17 +18,20 @@ from db.pool import create_pool
 
 REPO_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 FIRST = "001_book_ticker_snapshots"
+#: every migration of the repository, in order
+ALL = [path.stem for path in sorted(REPO_MIGRATIONS.glob("*.sql"))]
 
 
 async def test_applies_once_and_records(pg_database) -> None:
     conn = await asyncpg.connect(pg_database.dsn)
     try:
-        assert await apply_migrations(conn) == [FIRST]
+        assert await apply_migrations(conn) == ALL
+        assert ALL[0] == FIRST and "003_partition_book_ticker_snapshots" in ALL
         assert await apply_migrations(conn) == []  # idempotent
-        rows = await conn.fetch("SELECT version, applied_at FROM schema_migrations")
-        assert [r["version"] for r in rows] == [FIRST]
+        rows = await conn.fetch("SELECT version, applied_at FROM schema_migrations ORDER BY 1")
+        assert [r["version"] for r in rows] == ALL
         assert rows[0]["applied_at"] is not None
-        assert await applied_migrations(conn) == [FIRST]
+        assert await applied_migrations(conn) == ALL
     finally:
         await conn.close()
 
@@ -71,8 +74,9 @@ async def test_table_shape(pg_database) -> None:
             )
         }
         unique = [d for d in indexes.values() if "UNIQUE" in d and "(exchange," in d]
+        # on the partitioned parent ("ON ONLY"), one per partition below it
         assert unique == [
-            "CREATE UNIQUE INDEX book_ticker_snapshots_key ON public.book_ticker_snapshots "
+            "CREATE UNIQUE INDEX book_ticker_snapshots_key ON ONLY public.book_ticker_snapshots "
             'USING btree (exchange, symbol_base, symbol_quote, "timestamp")'
         ]
         assert any(d.endswith('USING btree ("timestamp")') for d in indexes.values())
@@ -85,8 +89,8 @@ async def test_concurrent_runners_apply_once(pg_database) -> None:
     conns = [await asyncpg.connect(pg_database.dsn) for _ in range(3)]
     try:
         results = await asyncio.gather(*(apply_migrations(c) for c in conns))
-        assert sorted(results) == [[], [], [FIRST]]
-        assert await conns[0].fetchval("SELECT count(*) FROM schema_migrations") == 1
+        assert sorted(results) == [[], [], ALL]
+        assert await conns[0].fetchval("SELECT count(*) FROM schema_migrations") == len(ALL)
     finally:
         for conn in conns:
             await conn.close()
@@ -95,7 +99,7 @@ async def test_concurrent_runners_apply_once(pg_database) -> None:
 async def test_accepts_a_pool(pg_database) -> None:
     pool = await create_pool(pg_database.dsn, min_size=1, max_size=2)
     try:
-        assert await apply_migrations(pool) == [FIRST]
+        assert await apply_migrations(pool) == ALL
         assert await apply_migrations(pool) == []
     finally:
         await pool.close()

@@ -31,7 +31,8 @@ async def test_migrated_empty_table(pg_database) -> None:
     status = await database_status(pg_database.dsn)
     assert status.reachable and status.total_rows == 0 and status.latest_timestamp is None
     assert status.per_exchange == {}
-    assert status.migrations_applied == ["001_book_ticker_snapshots"]
+    assert status.migrations_applied[0] == "001_book_ticker_snapshots"
+    assert "003_partition_book_ticker_snapshots" in status.migrations_applied
 
 
 async def populate(dsn: str) -> None:
@@ -65,6 +66,15 @@ async def test_populated_table(pg_database) -> None:
         "mexc": (12, T0 + timedelta(seconds=3)),
         "gate": (6, T0 + timedelta(seconds=1)),
     }
+    # no daily partition for 2024: every row waits in the default one (one day of rows)
+    [default] = status.partitions
+    assert (default.name, default.rows, default.days, default.estimated) == (
+        "book_ticker_snapshots_default",
+        18,
+        1,
+        False,
+    )
+    assert default.first_day is None and default.bytes > 0
 
 
 async def test_large_table_uses_estimates(pg_database) -> None:
@@ -73,6 +83,7 @@ async def test_large_table_uses_estimates(pg_database) -> None:
     status = await database_status(pg_database.dsn, exact_count_limit=0)
     assert status.reachable and not status.counts_exact
     assert status.total_rows == 18
+    assert [(p.rows, p.days, p.estimated) for p in status.partitions] == [(18, None, True)]
     assert status.per_exchange == {
         "mexc": (12, T0 + timedelta(seconds=3)),
         "gate": (6, T0 + timedelta(seconds=1)),

@@ -181,6 +181,16 @@ def test_60018_with_echoed_id(okx: Okx) -> None:
     )
 
 
+def test_60018_names_the_instrument_in_arg_when_msg_does_not(okx: Okx) -> None:
+    frame = b'{"event":"error","code":"60018","msg":"","arg":{"channel":"bbo-tbt","instId":"X-Y"}}'
+    assert okx.parse(frame) == SubscribeResult(accepted=[], rejected=["X-Y"], reason="code 60018")
+
+
+def test_60018_with_an_empty_instrument_rejects_nothing(okx: Okx) -> None:
+    frame = b'{"event":"error","code":"60018","arg":{"channel":"bbo-tbt","instId":""}}'
+    assert okx.parse(frame) == VenueError("code 60018")
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [

@@ -259,8 +259,9 @@ def _error(code: str, text: str, arg: Any) -> SubscribeResult | VenueError:
     ``arg``); every other code, or a 60018 naming no instrument, is a venue error."""
     if code == UNKNOWN_INSTRUMENT:
         names = list(dict.fromkeys(_INST_ID_RE.findall(text)))
-        if not names and isinstance(arg, dict) and isinstance(arg.get("instId"), str):
-            names = [arg["instId"]]
+        inst_id = arg.get("instId") if isinstance(arg, dict) else None
+        if not names and isinstance(inst_id, str) and inst_id:
+            names = [inst_id]
         if names:
             return SubscribeResult(accepted=[], rejected=names, reason=text or f"code {code}")
     return VenueError(_describe("code", code, text))
