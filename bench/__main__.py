@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import dashboard, ingest, latency, scale, scale_report, writer_bench
+from bench import dashboard, ingest, latency, recording, scale, scale_report, writer_bench
 from bench.common import (
     BENCH_DIR,
     CaseResult,
     LoadSampler,
     ccxt_versions,
     ensure_ccxt_venv,
+    markdown_table,
     project_versions,
     system_facts,
 )
@@ -46,7 +47,10 @@ class Plan:
     scales: list[scale.ScaleSettings]
     #: no pair counts: the case is left out (quick mode; run python -m bench.dashboard)
     dashboard: dashboard.DashboardSettings
+    recording: recording.RecordingSettings
     results: list[CaseResult] = field(default_factory=list)
+    #: the recording case, written after the storage case's section (case 9 after case 8)
+    last: CaseResult | None = None
 
 
 def make_plan(quick: bool) -> Plan:
@@ -60,6 +64,7 @@ def make_plan(quick: bool) -> Plan:
             writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
             scales=[scale.five_venues(pairs=100, duration_s=5.0, warmup_s=0.5, runs=1, quick=True)],
             dashboard=dashboard.DashboardSettings(pairs=()),
+            recording=recording.QUICK,
         )
     return Plan(
         quick=False,
@@ -68,6 +73,7 @@ def make_plan(quick: bool) -> Plan:
         writer=writer_bench.WriterSettings(),
         scales=[scale.ScaleSettings(), scale.five_venues()],
         dashboard=dashboard.DashboardSettings(),
+        recording=recording.RecordingSettings(),
     )
 
 
@@ -129,7 +135,10 @@ async def _run_cases(plan: Plan, tmp: str) -> dict[str, float]:
         mark = load.mark()
         plan.results.append(await dashboard.run_case(plan.dashboard, tmp, log))
         _note_load(plan.results[-1], mark)
-    for r in plan.results:
+    mark = load.mark()
+    plan.last = await recording.run_case(plan.recording, tmp, log)
+    _note_load(plan.last, mark)
+    for r in [*plan.results, plan.last]:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures
 
@@ -186,13 +195,10 @@ def targets(f: dict[str, float]) -> list[list[str]]:
         lost = f.get(f"{case}.rows_missing", math.nan)
         shown = f"{_fmt(lost, ',.0f')} missing"
         add(f"{name}: every expected row in the table", lost, shown, lost == 0)
+    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+        cost = f.get(f"9.cost_pct_{venue}", math.nan)
+        add(f"{label}: --record costs <= +25% CPU", cost, f"{_fmt(cost, '+.1f')} %", cost <= 25)
     return rows
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: float) -> str:
@@ -284,10 +290,11 @@ def main() -> int:
 
         figures = uvloop.run(run(plan, tmp))
     text = render(plan, figures, started, time.perf_counter() - t0)
+    tail = recording.section(plan.last) if plan.last else ""
     if plan.quick:
-        print(text)
+        print(text + tail)
     else:
-        RESULTS.write_text(text + storage_section() + analysis_section())
+        RESULTS.write_text(text + storage_section() + "\n" + tail + analysis_section())
         pngs = ", ".join(s.plot_name for s in plan.scales)
         log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)}, {pngs}")
     log(f"done in {time.perf_counter() - t0:.0f} s")

@@ -4,7 +4,8 @@
 
 With ``--record`` the cache notes (pair, sequence, wall-clock ns) right after each accepted
 update, for the latency case; the extra cost is one ``time.time_ns`` and three list appends
-per update. The ingest case runs without it.
+per update. The ingest case runs without it. With ``--recording-dir DIR`` the links are tapped
+by the collector's own recorder (``--record``), for the recording case.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,8 @@ from bench.proto import cpu_seconds, emit, peak_rss_mb, serve, wait_for_count
 from data_collector.cache import Outcome, QuoteCache
 from data_collector.connection import ConnectionSettings
 from data_collector.logsetup import configure_logging
-from data_collector.manager import FeedManager
+from data_collector.manager import FeedManager, live_link
+from data_collector.recording.recorder import Recorder
 from data_collector.simulator import pairs_for
 from data_collector.venues import get_venue
 from data_collector.venues.base import QuoteUpdate
@@ -55,8 +58,14 @@ class OursClient:
         cache_cls = RecordingCache if args.record else QuoteCache
         self.cache = cache_cls([args.venue], self.pairs)
         venue = get_venue(args.venue)
+        self.recorder = Recorder(Path(args.recording_dir)) if args.recording_dir else None
+        links = self.recorder.link_factory if self.recorder is not None else live_link
         self.manager = FeedManager(
-            self.cache, {args.venue: (venue, args.url)}, self.pairs, ConnectionSettings()
+            self.cache,
+            {args.venue: (venue, args.url)},
+            self.pairs,
+            ConnectionSettings(),
+            links=links,
         )
         self.stats = self.cache.stats[args.venue]
         self.cpu0 = 0.0
@@ -97,6 +106,11 @@ class OursClient:
                 q = snap.quote(0, int(i))
                 out[str(i)] = None if q is None else {"bid": q.bid_price, "ask": q.ask_price}
             return {"quotes": out}
+        if cmd == "close_recording":
+            assert self.recorder is not None
+            await self.recorder.close()
+            recorder = self.recorder
+            return {"records": recorder.records_written, "bytes": recorder.bytes_written}
         if cmd == "record":
             assert isinstance(self.cache, RecordingCache)
             self.cache.recording = bool(c["on"])
@@ -126,6 +140,8 @@ class OursClient:
 
 async def main(args: argparse.Namespace) -> None:
     client = OursClient(args)
+    if client.recorder is not None:
+        await client.recorder.start()
     await client.manager.start()
     emit({"ready": True})
     try:
@@ -140,6 +156,7 @@ if __name__ == "__main__":
     parser.add_argument("--url", required=True)
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--recording-dir", help="record the links' frames here (--record)")
     configure_logging("warning", "console", stream=sys.stderr)
     import uvloop
 

@@ -58,6 +58,12 @@ class CaseResult:
     image_alt: str = ""
 
 
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 # --- the ccxt virtual environment -----------------------------------------------------------
 
 

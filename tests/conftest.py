@@ -11,16 +11,25 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from structlog.testing import capture_logs
 
+from tests.connection.loopback import Server
 from tests.helpers import Log, wait_until
-from tests.pg import BackgroundLoop, PgDatabase, PgProxy, PgServer, admin, server_from_url
+from tests.pg import (
+    BackgroundLoop,
+    PgDatabase,
+    PgProxy,
+    PgServer,
+    admin,
+    fresh_database,
+    server_from_url,
+)
 
 
 @pytest.fixture(scope="session")
@@ -84,10 +93,8 @@ def pg_scratch() -> Iterator[Path]:
 @pytest.fixture
 def pg_database(pg_server: PgServer, pg_loop: BackgroundLoop) -> Iterator[PgDatabase]:
     """A fresh, empty database (no migrations applied) for one test."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    pg_loop.run(admin(pg_server.admin_dsn, f'CREATE DATABASE "{name}"'))
-    yield PgDatabase(name=name, dsn=pg_server.dsn(name), server=pg_server)
-    pg_loop.run(admin(pg_server.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(pg_server, pg_loop) as database:
+        yield database
 
 
 @pytest.fixture
@@ -109,3 +116,12 @@ def logs() -> Iterator[Log]:
     """Every structlog event of the test, as dicts with ``event`` and ``log_level``."""
     with capture_logs() as captured:
         yield captured
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def server() -> AsyncIterator[Server]:
+    """The loopback WebSocket server the connection and replay-link tests talk to."""
+    srv = Server()
+    await srv.start()
+    yield srv
+    await srv.stop()

@@ -16,6 +16,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from data_collector.analytics.records import (
+    OpportunityClosed,
+    OpportunityOpened,
+    RecordConsumer,
+    Summary,
+)
 from data_collector.cache import QuoteCache
 from data_collector.collector import Collector
 from data_collector.config import Config, load_config
@@ -174,3 +180,20 @@ async def fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
         return await conn.fetch(sql, *args)
     finally:
         await conn.close()
+
+
+class KeepRecords(RecordConsumer):
+    """An analytics subscriber that keeps every record it is given, in order (as a ledger or
+    an alert sender would)."""
+
+    def __init__(self) -> None:
+        self.records: list[object] = []
+
+    def opened(self, record: OpportunityOpened) -> None:
+        self.records.append(record)
+
+    def closed(self, record: OpportunityClosed) -> None:
+        self.records.append(record)
+
+    def summary(self, record: Summary) -> None:
+        self.records.append(record)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+import uuid
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -93,6 +95,17 @@ def server_from_url(url: str) -> PgServer:
         extra_query=tuple(sorted(query.items())),
         embedded=False,
     )
+
+
+@contextmanager
+def fresh_database(server: PgServer, loop: BackgroundLoop) -> Iterator[PgDatabase]:
+    """A new, empty database (no migrations applied), dropped on exit."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    loop.run(admin(server.admin_dsn, f'CREATE DATABASE "{name}"'))
+    try:
+        yield PgDatabase(name=name, dsn=server.dsn(name), server=server)
+    finally:
+        loop.run(admin(server.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def admin(dsn: str, *statements: str) -> None:

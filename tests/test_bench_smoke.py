@@ -142,3 +142,26 @@ def test_the_naive_client_reads_the_simulators_book_tickers(venue: str) -> None:
     assert ext_base.split_symbol(venue, symbol) == (pair.base, pair.quote)
     ack = {"event": "subscribe", "result": {"status": "success"}, "id": 1, "success": True}
     assert ext_naive.book_ticker(venue, ack) is None
+
+
+def test_the_recording_case_replaces_only_its_own_section(tmp_path: Path) -> None:
+    from bench.common import CaseResult
+    from bench.recording import TITLE, update_results
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Benchmark results\n\n## 5. Scale\n\nkept\n")
+    first = CaseResult(TITLE, "", ["venue", "cost"], [["gateio", "+5 %"]], ["a note"])
+    update_results(first, path)
+    second = CaseResult(TITLE, "", ["venue", "cost"], [["gateio", "+6 %"]], ["a note"])
+    update_results(second, path)
+    text = path.read_text()
+    assert text.count(f"## {TITLE}") == 1 and "+6 %" in text and "+5 %" not in text
+    assert text.startswith("# Benchmark results\n\n## 5. Scale\n\nkept\n")
+    # a section after it (the storage case's, between markers) is left alone too
+    path.write_text(
+        text.replace(f"## {TITLE}", "<!-- x:begin -->\n## 7. X\n<!-- x:end -->\n## " + TITLE)
+    )
+    update_results(first, path)
+    assert "<!-- x:begin -->\n## 7. X\n<!-- x:end -->\n" in path.read_text()
+    assert "+5 %" in path.read_text() and "+6 %" not in path.read_text()
+    assert "Measured by `python -m bench.recording` on " in text

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -14,6 +18,8 @@ import pytest
 
 from data_collector.venues import VENUES
 from tests.cli_process import (
+    RUN_PY,
+    cli_env,
     free_port,
     get_health,
     reaped,
@@ -27,17 +33,9 @@ from tests.helpers import wait_until
 
 def test_help_lists_every_flag(tmp_path: Path) -> None:
     out = run_cli("--help", cwd=tmp_path).stdout
-    for flag in (
-        "--config",
-        "--status",
-        "--dry-run",
-        "--symbols",
-        "--log-level",
-        "--log-format",
-        "--archive",
-        "--query",
-        "--format",
-    ):
+    flags = ("--config", "--status", "--dry-run", "--symbols", "--log-level", "--log-format")
+    flags += ("--archive", "--query", "--format")
+    for flag in (*flags, "--record", "--replay", "--from", "--until", "--speed"):
         assert flag in out
     words = " ".join(out.split())  # argparse wraps the description
     assert all(venue.display_name in words for venue in VENUES.values())
@@ -113,6 +111,9 @@ def test_dry_run_never_touches_the_database(tmp_path: Path) -> None:
         (("--duration", "0"), "--duration: 0 is not allowed"),
         (("--duration", "nan"), "--duration: nan is not allowed"),
         (("--symbols", "BTC/USDT,,ETH/USDT"), "--symbols: 'BTC/USDT,,ETH/USDT' has an empty entry"),
+        (("--from", "now-1h"), "--from: only with --replay DIR"),
+        (("--speed", "max"), "--speed: only with --replay DIR"),
+        (("--replay", "."), "--replay: cannot be combined with --simulate"),
     ],
 )
 def test_mistaken_flags_exit_2_with_one_line(
@@ -176,3 +177,63 @@ async def test_one_collector_per_data_dir_from_any_working_directory(shared_dir:
     assert re.search(rf"http://127.0.0.1:{port}/health: HTTP (200, ok|503, unhealthy)", out)
     assert "embedded PostgreSQL running" not in out and "released" not in out
     assert "embedded PostgreSQL running" in status.stderr
+
+
+def drop_root_powers() -> None:
+    """In the child, before exec: without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, root too
+    obeys file permissions (as ``setpriv --bounding-set=-dac_override,-dac_read_search``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_missing_or_unreadable_replay_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "monitoring: {enabled: false}\n")
+    missing = run_cli("--config", str(cfg), "--replay", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stdout == ""
+    [line] = missing.stderr.splitlines()
+    assert (
+        line == f"config error: --replay: {tmp_path / 'nope'} does not exist; name a "
+        "directory made by --record"
+    )
+    locked = tmp_path / "locked"
+    (locked / "mexc").mkdir(parents=True)
+    locked.chmod(0)
+    try:
+        unreadable = subprocess.run(
+            [sys.executable, RUN_PY, "--config", str(cfg), "--replay", str(locked)],
+            cwd=tmp_path,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=drop_root_powers if os.geteuid() == 0 else None,
+        )
+    finally:
+        locked.chmod(0o755)
+    assert unreadable.returncode == 2, unreadable.stderr
+    [line] = unreadable.stderr.splitlines()
+    assert line.startswith(f"config error: --replay: {locked}")
+    assert "cannot be read (Permission denied); check its permissions" in line
+
+
+@pytest.mark.timeout(90)
+def test_a_simulated_run_is_recorded_then_replayed_at_full_speed(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "monitoring: {enabled: false}\n")
+    common = ("--config", str(cfg), "--dry-run", "--symbols", "BTC/USDT,ETH/USDT")
+    common += ("--log-format", "json")
+    live = run_cli(*common, "--simulate", "--record", "rec", "--duration", "3.5", cwd=tmp_path)
+    assert live.returncode == 0, live.stderr[-2000:]
+    recorded = [json.loads(line) for line in live.stdout.splitlines()]
+    [closed] = [e for e in recorded if e["event"] == "recording_closed"]
+    assert closed["dir"] == str(tmp_path / "rec") and closed["records"] > 0
+    assert sorted(p.name for p in (tmp_path / "rec").iterdir()) == sorted(VENUES)
+    replay = run_cli(*common, "--replay", "rec", "--speed", "max", cwd=tmp_path)
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    replayed = [json.loads(line) for line in replay.stdout.splitlines()]
+    [finished] = [e for e in replayed if e["event"] == "replay_finished"]
+    assert finished["frames"] > 0
+    ticks = [e["tick_time"] for e in recorded if e["event"] == "snapshot"]
+    assert [e["tick_time"] for e in replayed if e["event"] == "snapshot"] == ticks
+    assert finished["snapshots"] == len(ticks)

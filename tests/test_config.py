@@ -43,6 +43,8 @@ def test_shipped_config_has_the_documented_defaults() -> None:
     assert config.database.host == ""
     assert config.monitoring.port == 9108
     assert config.data_collector.data_dir == str(REPO / "data")  # next to the file
+    assert config.record.enabled is False
+    assert config.record.dir == str(REPO / "recordings")
     assert config.database.retention_days == 0
     assert config.archive.enabled is False and config.archive.after_days == 2
     assert config.archive.dir == str(REPO / "data" / "archive")
@@ -281,6 +283,7 @@ def test_every_numeric_setting_is_finite_and_bounded(tmp_path: Path, key: str, v
         ("monitoring: {port: 70000}", "monitoring.port", "70000", "0 picks a free port"),
         ("exchanges: {gateio: {taker_fee: .nan}}", "exchanges.gateio.taker_fee", "nan", "0.2 %"),
         ('data_collector: {data_dir: ""}', "data_collector.data_dir", "empty", "./data"),
+        ('record: {enabled: true, dir: " "}', "record.dir", "empty", "./recordings"),
         ("database: {retention_days: 1.5}", "database.retention_days", "1.5", "expected `int`"),
         ("database: {retention_days: -1}", "database.retention_days", "-1", "keep everything"),
         ("archive: {after_days: 4000}", "archive.after_days", "4000", "0 to 3650"),
@@ -371,3 +374,13 @@ def test_relative_paths_are_relative_to_the_config_file(
         (config_dir / "config.yaml").write_text(text)
         config = load_config(Path("..") / ".." / "etc" / "collector" / "config.yaml", env={})
         assert config.archive_dir == expected, text
+
+
+def test_the_recording_directory_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    config_dir = tmp_path / "etc"
+    config_dir.mkdir()
+    (config_dir / "config.yaml").write_text('record: {enabled: true, dir: "../rec"}')
+    config = load_config(config_dir / "config.yaml", env={})
+    assert config.record.enabled and config.record.dir == str(tmp_path / "rec")
+    with pytest.raises(ConfigError, match=r"^record.speed: unknown key; allowed keys here: "):
+        load_config(write(tmp_path, "record: {speed: max}"), env={})

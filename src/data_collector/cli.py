@@ -1,11 +1,13 @@
 """Command line: ``python run.py [--config PATH] [--status | --archive | --query SQL |
---test-alerts | --dry-run] [--simulate] ...``."""
+--test-alerts | --dry-run] [--simulate] [--record DIR | --replay DIR [--from T] [--until T]
+[--speed S]] ...``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO
@@ -16,6 +18,7 @@ from data_collector import __version__
 from data_collector.config import (
     Config,
     ConfigError,
+    RecordConfig,
     check_duration,
     config_warnings,
     load_config,
@@ -23,6 +26,8 @@ from data_collector.config import (
 from data_collector.datadir_lock import DataDirBusy, DataDirLock
 from data_collector.logsetup import FORMATS as LOG_FORMATS
 from data_collector.logsetup import LEVELS, configure_logging, point_at_devnull
+from data_collector.replay.options import SPEED_HELP, TIME_HELP, ReplayOptions
+from data_collector.replay.options import resolve as resolve_replay
 from data_collector.tabular import FORMATS
 
 log = structlog.get_logger("data_collector.cli")
@@ -104,6 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
         "demo: injects a cross-venue price gap now and then)",
     )
     parser.add_argument(
+        "--record",
+        metavar="DIR",
+        help="record every frame and connection event to hourly zstd files under DIR "
+        "(DIR/<venue>/<YYYY-MM-DD>/<HH>.rec.zst); overrides record.enabled and record.dir",
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="instead of connecting to the venues, replay a recording made with --record "
+        "through the same parsers, cache, snapshots, database writer and analytics, on the "
+        "recording's clock; stops at its end",
+    )
+    parser.add_argument("--from", dest="start", metavar="TIME", help=f"replay from: {TIME_HELP}")
+    parser.add_argument("--until", metavar="TIME", help=f"replay until: {TIME_HELP}")
+    parser.add_argument("--speed", metavar="SPEED", help=f"replay speed: {SPEED_HELP}; default 1")
+    parser.add_argument(
         "--duration",
         type=float,
         metavar="SECONDS",
@@ -180,8 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     configure_logging(args.log_level, args.log_format, sys.stderr if report else sys.stdout)
     try:
+        check_flags(args)
         config = load_config(args.config, symbols_override=args.symbols)
         check_duration(args.duration)
+        if args.record is not None:
+            config.record = RecordConfig(enabled=True, dir=os.path.abspath(args.record))
+        replay = _replay_options(args, config)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -189,7 +214,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("config_warning", key=key, summary=f"Config: {key}: {message}")
     if report is not None:
         return _print_report(report, config, args)
-    return _collect(config, args)
+    return _collect(config, args, replay)
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Flags that make no sense together: one :class:`ConfigError` line."""
+    if args.replay is None:
+        for flag, value in (
+            ("--from", args.start),
+            ("--until", args.until),
+            ("--speed", args.speed),
+        ):
+            if value is not None:
+                raise ConfigError(f"{flag}: only with --replay DIR")
+        return
+    for flag, given in (
+        ("--simulate", args.simulate),
+        ("--record", args.record),
+        ("--status", args.status),
+        ("--test-alerts", args.test_alerts),
+        ("--archive", args.archive),
+        ("--query", args.query is not None),
+    ):
+        if given:
+            raise ConfigError(f"--replay: cannot be combined with {flag}")
+
+
+def _replay_options(args: argparse.Namespace, config: Config) -> ReplayOptions | None:
+    if args.replay is None:
+        return None
+    return resolve_replay(
+        args.replay,
+        config.data_collector.exchanges,
+        start=args.start,
+        until=args.until,
+        speed=args.speed,
+    )
 
 
 def _print_report(report: ReportRunner, config: Config, args: argparse.Namespace) -> int:
@@ -239,10 +299,14 @@ class _ReportStream:
             raise ReportNotWritten(exc) from exc
 
 
-def _collect(config: Config, args: argparse.Namespace) -> int:
+def _collect(config: Config, args: argparse.Namespace, replay: ReplayOptions | None) -> int:
     from data_collector.collector import EXIT_STARTUP_FAILED, run_collector
 
     def run() -> int:
+        if replay is not None:
+            from data_collector.replay.session import run_replay
+
+            return run_replay(config, replay, dry_run=args.dry_run, duration=args.duration)
         return run_collector(
             config, dry_run=args.dry_run, simulate=args.simulate, duration=args.duration
         )
@@ -252,7 +316,8 @@ def _collect(config: Config, args: argparse.Namespace) -> int:
     if args.dry_run:
         return run()
     monitoring = config.monitoring
-    url = monitoring.url if monitoring.enabled and monitoring.port else None
+    serves = monitoring.enabled and monitoring.port and replay is None  # a replay serves none
+    url = monitoring.url if serves else None
     try:
         lock = DataDirLock.acquire(config.data_dir, monitoring_url=url)
     except (DataDirBusy, OSError) as exc:

@@ -30,14 +30,21 @@ from data_collector.dashboard.routes import DashboardRoutes
 from data_collector.demo import start_simulator
 from data_collector.embedded_watch import ServerWatchStatus
 from data_collector.feed_watch import FeedWatch, log_subscriptions
-from data_collector.lifecycle import Cleanup, TaskFailure, TaskSupervisor, run_cleanups
-from data_collector.manager import FeedManager
+from data_collector.lifecycle import (
+    Cleanup,
+    TaskFailure,
+    TaskSupervisor,
+    run_cleanups,
+    run_on_uvloop,
+)
+from data_collector.manager import FeedManager, LinkFactory, live_link
 from data_collector.monitoring.connections import ConnectionStatusLog
 from data_collector.monitoring.health import HealthRules
 from data_collector.monitoring.server import MonitoringServer
 from data_collector.monitoring.sources import MonitoringSources
 from data_collector.outlets import attach_alerts, build_dashboard, fees_of
 from data_collector.pairs import Pair
+from data_collector.recording.recorder import Recorder, start_recorder
 from data_collector.scheduler import SnapshotScheduler, wall_clock_ticks
 from data_collector.startup import (
     WRITER_CLOSE_TIMEOUT,
@@ -67,7 +74,9 @@ EXIT_NOT_CLEAN = 1
 
 
 class Collector:
-    """Everything one running collector owns. The parts exist once :meth:`start` built them."""
+    """Everything one running collector owns. The parts exist once :meth:`start` built them.
+    ``clock``/``clock_ns`` are now to the scheduler and the status lines (a replay's: virtual);
+    with ``record.enabled`` a :class:`Recorder` taps every link and notes every tick."""
 
     cache: QuoteCache
     manager: FeedManager
@@ -80,6 +89,7 @@ class Collector:
     #: the writer and the embedded server's watch; None in a dry run
     database: Database | None = None
     monitoring: MonitoringServer | None = None
+    recorder: Recorder | None = None
     #: partitions, archive and retention after each midnight UTC (None in a dry run)
     storage: StorageJob | None = None
     #: None: no alert targets configured
@@ -97,6 +107,8 @@ class Collector:
         self._built = False
         self._tasks = TaskSupervisor(on_failure=lambda _failure: self.stop())
         self._cleanups: list[Cleanup] = []
+        self.clock: Callable[[], float] = time.time
+        self.clock_ns: Callable[[], int] = time.time_ns
 
     def stop(self) -> None:
         """Ask the collector to stop: :meth:`wait_stopped` returns, a start-up is abandoned."""
@@ -118,14 +130,18 @@ class Collector:
         if self.alerts is not None:
             self.alerts.start()
         await self.manager.start()
+        self._start_tasks()
+        self.started.set()
+        return True
+
+    def _start_tasks(self) -> None:
+        """The loops that run as long as the collector (a replay runs its own instead)."""
         self._tasks.start(self.scheduler.run(), "snapshot-scheduler")
         self._tasks.start(self._analytics_loop(), "analytics")
         if self.storage is not None:
             self._tasks.start(self.storage.run(), "storage-maintenance", essential=False)
         self._tasks.start(self._report_subscriptions(), "subscribe-report", essential=False)
         self._tasks.start(self.feed_watch.run(), "feed-watch")
-        self.started.set()
-        return True
 
     async def wait_stopped(self, duration: float | None = None) -> None:
         """Return once :meth:`stop` was called, or after ``duration`` seconds."""
@@ -166,6 +182,7 @@ class Collector:
                 config, threads=JOB_DUCKDB_THREADS, memory=JOB_DUCKDB_MEMORY
             )
             self.storage = StorageJob(self.database.dsn, settings)
+        self.recorder = await start_recorder(config.record, self._cleanups)
         self._assemble(pairs, urls)
         self._built = True
 
@@ -173,7 +190,8 @@ class Collector:
         config, dc = self.config, self.config.data_collector
         self.cache = cache = QuoteCache(dc.exchanges, pairs)
         venues = {name: (get_venue(name), urls[name]) for name in dc.exchanges}
-        self.manager = FeedManager(cache, venues, pairs, dc.connection)
+        links = self._link_factory()
+        self.manager = FeedManager(cache, venues, pairs, dc.connection, links=links)
         self.feed_watch = FeedWatch(self.manager, dc.connection.pair_silence_timeout)
         self.analytics = Analytics(
             fees=fees_of(config),
@@ -190,7 +208,10 @@ class Collector:
             on_snapshot=[self.analytics.on_tick],
             dry_run=self.dry_run,
             writer_progress=writer_progress(writer) if writer is not None else None,
+            clock=self.clock,
         )
+        if self.recorder is not None:
+            self.scheduler.add_observer(self.recorder.snapshot_observer(dc.snapshot_interval))
         self.sources = MonitoringSources(
             venue_stats=cache.stats,
             connections=self.manager.connections,
@@ -199,9 +220,11 @@ class Collector:
             database_server=self._server_status,
             open_opportunities=lambda: self.analytics.open_opportunities,
             silent_pairs=self.feed_watch.silent_pairs,
+            clock_ns=self.clock_ns,
             crashed_tasks=lambda: {f.task: f.error for f in self.failures},
             alerts=lambda: self.alerts.counters() if self.alerts is not None else None,
         )
+        self._connection_log = ConnectionStatusLog()
         self.alerts = attach_alerts(config, self.analytics, self.manager, self.scheduler)
         self.feed_watch.alerts = self.alerts  # pair_silent alerts
         if config.monitoring.enabled:
@@ -241,18 +264,27 @@ class Collector:
             url = f"{monitoring.url}/"
             log.info("dashboard_started", url=url, summary=f"Live dashboard on {url}")
 
+    def _link_factory(self) -> LinkFactory:
+        """Live links, tapped when recording (a replay builds its own)."""
+        return self.recorder.link_factory if self.recorder is not None else live_link
+
     async def _analytics_loop(self) -> None:
         dc = self.config.data_collector
-        connection_log = ConnectionStatusLog()
         # Half a snapshot interval off the snapshot boundaries, so the summary (and its burst of
         # log lines) never delays a snapshot tick.
         offset = dc.snapshot_interval / 2
-        async for _boundary, _missed in wall_clock_ticks(dc.analytics_interval, offset=offset):
-            try:
-                self.analytics.summarize(self.cache.snapshot())
-                connection_log.report(self.sources.read())
-            except Exception:  # one bad summary must not end the analytics
-                log.exception("analytics_failed")
+        async for boundary, _missed in wall_clock_ticks(dc.analytics_interval, offset=offset):
+            self.summarize()
+            if self.recorder is not None:
+                self.recorder.summarized(boundary, dc.analytics_interval)
+
+    def summarize(self) -> None:
+        """One analytics summary of the cache as it is now, and the connection status lines."""
+        try:
+            self.analytics.summarize(self.cache.snapshot())
+            self._connection_log.report(self.sources.read())
+        except Exception:  # one bad summary must not end the analytics
+            log.exception("analytics_failed")
 
     async def _report_subscriptions(self) -> None:
         """Log the start-up line once every requested channel is acknowledged (or rejected),
@@ -290,12 +322,7 @@ def run_collector(
     config: Config, *, dry_run: bool = False, simulate: bool = False, duration: float | None = None
 ) -> int:
     """Blocking entry point for the CLI: runs under uvloop when available."""
-    main = run_async(config, dry_run=dry_run, simulate=simulate, duration=duration)
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
-        return asyncio.run(main)
-    return uvloop.run(main)
+    return run_on_uvloop(run_async(config, dry_run=dry_run, simulate=simulate, duration=duration))
 
 
 async def run_async(

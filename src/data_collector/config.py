@@ -32,6 +32,7 @@ from data_collector.config_schema import (
     DataCollectorConfig,
     ExchangeConfig,
     MonitoringConfig,
+    RecordConfig,
 )
 
 DEFAULT_CONFIG_PATH = "config.yaml"
@@ -72,6 +73,7 @@ __all__ = [
     "DatabaseConfig",
     "ExchangeConfig",
     "MonitoringConfig",
+    "RecordConfig",
     "check_duration",
     "config_warnings",
     "load_config",

@@ -119,6 +119,8 @@ def validate(config: Config) -> None:
         )
     if not dc.data_dir.strip():
         raise ConfigError("data_collector.data_dir: empty; name a directory, e.g. ./data")
+    if config.record.enabled and not config.record.dir.strip():
+        raise ConfigError("record.dir: empty; name a directory, e.g. ./recordings")
     if not config.archive.dir.strip():
         raise ConfigError('archive.dir: empty; name a directory, e.g. "<data_dir>/archive"')
     _check_exchanges(config)

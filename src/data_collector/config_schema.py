@@ -135,6 +135,13 @@ class AlertsConfig(_Strict):
 DEFAULT_TAKER_FEES = {name: venue.default_taker_fee for name, venue in VENUES.items()}
 
 
+class RecordConfig(_Strict):
+    """``--record``: every frame and connection event, to hourly zstd files under ``dir``."""
+
+    enabled: bool = False
+    dir: str = "./recordings"
+
+
 def default_exchanges() -> dict[str, ExchangeConfig]:
     """Every registered venue with its public endpoint and default taker fee."""
     return {
@@ -150,6 +157,7 @@ class Config(_Strict):
     archive: ArchiveConfig = msgspec.field(default_factory=ArchiveConfig)
     monitoring: MonitoringConfig = msgspec.field(default_factory=MonitoringConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    record: RecordConfig = msgspec.field(default_factory=RecordConfig)
 
     @property
     def pairs(self) -> list[Pair]:
@@ -191,8 +199,9 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "archive": ArchiveConfig,
     "monitoring": MonitoringConfig,
     "alerts": AlertsConfig,
+    "record": RecordConfig,
 }
 
 #: dotted keys holding file-system paths (resolved against the config file's directory), in
 #: this order: ``archive.dir`` may start with ``<data_dir>``
-PATH_KEYS = ("data_collector.data_dir", "archive.dir")
+PATH_KEYS = ("data_collector.data_dir", "archive.dir", "record.dir")

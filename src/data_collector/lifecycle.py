@@ -43,7 +43,9 @@ class TaskSupervisor:
 
     ``on_failure`` is called (once per task) when an essential task fails; the failures are
     kept in :attr:`failures`. A task that is not essential (a one-shot start-up report) may
-    return; if it raises, that is logged as an error and the collection goes on. Once
+    return; if it raises, that is logged as an error and the collection goes on. A ``finite``
+    essential task (a replay) ends by itself when its work is done: returning is no
+    failure, raising is. Once
     :meth:`cancel_all` has begun the shutdown, an essential task may return too (a writer's
     loop ends when its owner closes it); raising is still a failure.
     """
@@ -55,18 +57,25 @@ class TaskSupervisor:
         self._stopping = False
 
     def start(
-        self, coro: Coroutine[Any, Any, None], name: str, *, essential: bool = True
+        self,
+        coro: Coroutine[Any, Any, None],
+        name: str,
+        *,
+        essential: bool = True,
+        finite: bool = False,
     ) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
-        self.adopt(task, essential=essential)
+        self.adopt(task, essential=essential, finite=finite)
         self._tasks.append(task)
         return task
 
-    def adopt(self, task: asyncio.Task[None], *, essential: bool = True) -> None:
+    def adopt(
+        self, task: asyncio.Task[None], *, essential: bool = True, finite: bool = False
+    ) -> None:
         """Watch a task another part started and ends itself (a writer's loops): its crash
         counts as one of ours, but :meth:`cancel_all` leaves it to its owner."""
-        task.add_done_callback(lambda t: self._finished(t, essential))
+        task.add_done_callback(lambda t: self._finished(t, essential, finite))
 
     async def cancel_all(self) -> None:
         """Begin the shutdown: cancel every task started here and wait until each has
@@ -75,8 +84,9 @@ class TaskSupervisor:
         tasks, self._tasks = self._tasks, []
         await cancel_all(tasks)
 
-    def _finished(self, task: asyncio.Task[None], essential: bool) -> None:
-        error = _ending(task, must_run_forever=essential and not self._stopping)
+    def _finished(self, task: asyncio.Task[None], essential: bool, finite: bool) -> None:
+        must_run_forever = essential and not finite and not self._stopping
+        error = _ending(task, must_run_forever=must_run_forever)
         if error is None:
             return
         text = describe(error)
@@ -161,3 +171,12 @@ async def run_cleanups(cleanups: list[Cleanup]) -> None:
         except Exception as exc:  # shutdown must go on whatever one step raised
             log.error("cleanup_failed", error=repr(exc))
     cleanups.clear()
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` to its end under uvloop when available; its result (the exit code)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
+        return asyncio.run(main)
+    return uvloop.run(main)

@@ -5,12 +5,17 @@ as its ``max_subscriptions_per_connection`` needs (balanced: 35 MEXC pairs -> 18
 link is opened with the venue's declared keepalive style, control-message budget and
 connection lifetime. Its callbacks (frame routing, subscription bookkeeping) are a
 :class:`~data_collector.feeds.LinkFeed`.
+
+Links are built by a :data:`LinkFactory`: live ones by default, tapped ones for a recording
+(:mod:`data_collector.recording`), ones that play a recording back for a replay
+(:mod:`data_collector.replay`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import structlog
 
@@ -21,6 +26,14 @@ from data_collector.pairs import Pair
 from data_collector.venues.base import Venue
 
 log = structlog.get_logger(__name__)
+
+#: ``factory(venue, name, url, settings, **callbacks_and_options) -> Link``
+LinkFactory = Callable[..., Link]
+
+
+def live_link(venue: str, name: str, url: str, settings: ConnectionSettings, **kw: Any) -> Link:
+    """The default :data:`LinkFactory`: a live link."""
+    return Link(name, url, settings, **kw)
 
 
 def shard(items: Sequence[str], cap: int | None) -> list[list[str]]:
@@ -46,9 +59,12 @@ class FeedManager:
         venues: Mapping[str, tuple[Venue, str]],
         pairs: Sequence[Pair],
         settings: ConnectionSettings,
+        *,
+        links: LinkFactory = live_link,
     ) -> None:
         self.cache = cache
         self.settings = settings
+        self._make_link = links
         self._feeds: dict[str, VenueFeed] = {}
         for name, (venue, url) in venues.items():
             pair_of = {venue.symbol(p): cache.pair_index[p] for p in pairs}
@@ -88,7 +104,8 @@ class FeedManager:
     def _open_link(self, vf: VenueFeed, name: str, symbols: list[str]) -> None:
         feed = LinkFeed(vf, self.cache, symbols, self._retire)
         venue = vf.venue
-        link = Link(
+        link = self._make_link(
+            vf.name,
             name,
             vf.url,
             self.settings,

@@ -13,23 +13,7 @@ from data_collector.analytics.records import (
 )
 from data_collector.cache import QuoteCache
 from tests.analytics.helpers import BTC, SOL, T0, VENUES, make, put
-from tests.helpers import Log, events
-
-
-class Keep(RecordConsumer):
-    """A subscriber that keeps what it is given (as a ledger or an alert sender would)."""
-
-    def __init__(self) -> None:
-        self.records: list[object] = []
-
-    def opened(self, record: OpportunityOpened) -> None:
-        self.records.append(record)
-
-    def closed(self, record: OpportunityClosed) -> None:
-        self.records.append(record)
-
-    def summary(self, record: Summary) -> None:
-        self.records.append(record)
+from tests.helpers import KeepRecords, Log, events
 
 
 class Broken(RecordConsumer):
@@ -55,7 +39,7 @@ def run(a: Analytics, cache: QuoteCache) -> None:
 
 def test_a_subscriber_gets_the_records_the_log_is_made_of(logs: Log) -> None:
     a = make()
-    keep = Keep()
+    keep = KeepRecords()
     a.subscribe(keep)
     run(a, crossed_cache())
     kinds = [type(r).__name__ for r in keep.records]
@@ -76,7 +60,7 @@ def test_a_subscriber_gets_the_records_the_log_is_made_of(logs: Log) -> None:
 
 def test_a_failing_subscriber_costs_the_others_nothing(logs: Log) -> None:
     a = make()
-    keep = Keep()
+    keep = KeepRecords()
     a.subscribe(Broken())
     a.subscribe(keep)
     run(a, crossed_cache())
@@ -88,7 +72,7 @@ def test_a_failing_subscriber_costs_the_others_nothing(logs: Log) -> None:
 
 def test_an_unsubscribed_consumer_gets_nothing_more(logs: Log) -> None:
     a = make()
-    keep = Keep()
+    keep = KeepRecords()
     a.subscribe(keep)
     cache = crossed_cache()
     a.on_tick(cache.snapshot(), T0)

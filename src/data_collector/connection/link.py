@@ -37,6 +37,7 @@ from data_collector.connection.attempts import AttemptCounters, Attempts
 from data_collector.connection.backoff import Backoff
 from data_collector.connection.keepalive import Keepalive, watch
 from data_collector.connection.settings import ConnectionSettings, rotation_after
+from data_collector.connection.tap import NO_TAP, LinkTap
 from data_collector.connection.transport import Transport, connect
 from data_collector.venues.base import ControlBudget
 
@@ -65,7 +66,7 @@ class Link:
     and every failed one.
 
     Frames of a transport that is neither the current nor the replacement one (rotated out,
-    or dead) are not delivered; :attr:`stray_frames` counts them.
+    or dead) are not delivered; :attr:`stray_frames` counts them. ``tap`` hears all (--record).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class Link:
         budget: ControlBudget | None = None,
         counters: AttemptCounters | None = None,
         rng: random.Random | None = None,
+        tap: LinkTap | None = None,
     ) -> None:
         self.name = name
         self.url = url
@@ -107,6 +109,7 @@ class Link:
         self.rotations = 0
         #: frames that arrived on a retired transport and were dropped
         self.stray_frames = 0
+        self.tap: LinkTap = tap or NO_TAP
         #: protocol pings of the server answered with a pong (by every transport)
         self.pings_answered = 0
 
@@ -227,6 +230,7 @@ class Link:
         for conn in list(self._all):
             conn.abort("link_crashed")
         if carrying is not None:  # the owner must still learn that its pairs lost their feed
+            self.tap.lost(carrying.tid, "link_crashed")
             try:
                 self._on_lost(self, "link_crashed")
             except Exception:
@@ -274,6 +278,7 @@ class Link:
         if self._rotate_after is not None:
             conn.rotate_at = conn.opened_at + self._rotate_after
         self.latest_id = conn.tid
+        self.tap.opened(conn.tid, rotation, reconnect)
         log.info(
             "connection_opened",
             link=self.name,
@@ -318,6 +323,7 @@ class Link:
         )
         if self._current is conn:
             self._current = None
+        self.tap.lost(conn.tid, reason)
         self._on_lost(self, reason)
 
     async def _carry(self, conn: Transport) -> tuple[Transport, str]:
@@ -373,6 +379,7 @@ class Link:
         self.rotations += 1
         if not new.ready.done():  # promoted on timeout: it gets a full period of its own
             new.restart_ready_clock()
+        self.tap.promoted(old.tid if old is not None else 0, new.tid)
         if old is not None:
             old.close("rotated")
         log.info(

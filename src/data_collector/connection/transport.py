@@ -23,6 +23,7 @@ import structlog
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from data_collector.connection.pacer import MessageKind, Pacer
+from data_collector.connection.tap import NO_TAP, LinkTap
 from data_collector.venues.base import ControlBudget
 
 log = structlog.get_logger(__name__)
@@ -51,6 +52,8 @@ class TransportOwner(Protocol):
     name: str
     #: frames that arrived on a retired transport and were dropped
     stray_frames: int
+    #: told every frame, subscribe request and the transport's end (``NO_TAP``: not recorded)
+    tap: LinkTap
     #: protocol pings of the server answered with a pong
     pings_answered: int
 
@@ -90,6 +93,8 @@ class Transport(WSListener):
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.watchdog: asyncio.Task[None] | None = None
         self._fragments: bytearray | None = None
+        self._fragments_binary = False
+        self._tap = owner.tap if owner.tap is not NO_TAP else None  # the hot path skips it
 
     # --- picows callbacks: hot path, keep them minimal -------------------------------------
 
@@ -101,9 +106,10 @@ class Transport(WSListener):
         msg_type = frame.msg_type
         if msg_type is _BINARY or msg_type is _TEXT:
             if frame.fin:
-                self._deliver(frame.get_payload_as_bytes())
+                self._deliver(frame.get_payload_as_bytes(), msg_type is _BINARY)
             else:
                 self._fragments = bytearray(frame.get_payload_as_memoryview())
+                self._fragments_binary = msg_type is _BINARY
         elif msg_type is _CONTINUATION:
             self._continue(frame)
         elif msg_type is _PING:
@@ -119,12 +125,18 @@ class Transport(WSListener):
 
     # ---------------------------------------------------------------------------------------
 
-    def _deliver(self, data: bytes) -> None:
+    def _deliver(self, data: bytes, binary: bool = False) -> None:
+        tap = self._tap
         if not self.alive:  # late frames of a retired transport must not reach the cache
             self.owner.stray_frames += 1
+            if tap is not None:
+                tap.stray(self.tid, data, _time_ns(), binary)
             return
+        receive_ns = _time_ns()
+        if tap is not None:  # before the owner: a recording keeps the order things happened in
+            tap.frame(self.tid, data, receive_ns, binary)
         try:
-            self._on_frame(self.owner, self.tid, data, _time_ns())
+            self._on_frame(self.owner, self.tid, data, receive_ns)
         except Exception:
             # The owner's bug must not tear the connection down; say so loudly instead.
             log.exception("frame_handler_failed", link=self.owner.name, transport=self.tid)
@@ -138,7 +150,7 @@ class Transport(WSListener):
         elif frame.fin:
             data = bytes(self._fragments)
             self._fragments = None
-            self._deliver(data)
+            self._deliver(data, self._fragments_binary)
 
     def fail(self, reason: str) -> None:
         """Record why this transport ended (first reason wins)."""
@@ -146,6 +158,8 @@ class Transport(WSListener):
         self.pacer.close()
         if not self.dead.done():
             self.dead.set_result(reason)
+            if self._tap is not None:
+                self._tap.closed(self.tid, reason)
 
     # --- control messages: every one leaves through the pacer --------------------------------
 
@@ -160,6 +174,9 @@ class Transport(WSListener):
 
     def send_subscriptions(self, texts: Iterable[str]) -> int:
         """Send subscribe requests (paced); how many were accepted for sending."""
+        texts = list(texts)
+        if self._tap is not None:
+            self._tap.sent(self.tid, texts)
         return sum(self.send_control(text, _SUBSCRIPTION) for text in texts)
 
     def _write(self, kind: MessageKind, payload: bytes) -> None:
