@@ -1,9 +1,9 @@
 """``python -m bench [--quick]``: run every benchmark case and report.
 
 Full mode writes ``bench/RESULTS.md``, ``bench/scale.png`` and ``bench/scale-5-venues.png``
-(about 15 minutes on 2 cores). ``--quick`` runs smaller versions of the cases in about a
-minute (the scale case with all five venues only), prints the tables and ends with one summary
-line; it overwrites none of those files.
+(about 20 minutes on 2 cores). ``--quick`` runs smaller versions of the cases in about 80 s
+(the scale case with all five venues only, no dashboard case; 55 s of it before the recording
+case), prints the tables and ends with one summary line; it overwrites none of those files.
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ def _worst(values: list[float]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small, under a minute")
+    parser.add_argument("--quick", action="store_true", help="small, about 80 s")
     args = parser.parse_args()
     configure_logging("warning", "console", stream=sys.stderr)
     plan = make_plan(args.quick)
