@@ -1,10 +1,11 @@
 """``python -m bench [--quick]``: run every benchmark case and report.
 
-Full mode writes ``bench/RESULTS.md`` and ``bench/scale.png`` (about 5-6 minutes on 2 cores).
-``--quick`` runs smaller versions of the same cases in under a minute, prints the tables and
-ends with one summary line; it does not overwrite RESULTS.md or scale.png.
+Full mode writes ``bench/RESULTS.md``, ``bench/scale.png`` and ``bench/scale-5-venues.png``
+(about 20 minutes on 2 cores). ``--quick`` runs smaller versions of the cases in about 80 s
+(the scale case with all five venues only, no dashboard case; 55 s of it before the recording
+case), prints the tables and ends with one summary line; it overwrites none of those files.
 
-``python -m bench report`` runs case 9 alone (``--report`` over 10 million rows, a few
+``python -m bench report`` runs case 10 alone (``--report`` over 10 million rows, a few
 minutes, most of them filling the table) and rewrites its section of RESULTS.md, which the
 full run keeps as it is.
 """
@@ -18,11 +19,22 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from bench import dashboard, ingest, latency, recording, report_bench, scale, writer_bench
+from bench import (
+    dashboard,
+    ingest,
+    latency,
+    recording,
+    report_bench,
+    scale,
+    scale_report,
+    writer_bench,
+)
 from bench.common import (
     BENCH_DIR,
     CaseResult,
+    LoadSampler,
     ccxt_versions,
     ensure_ccxt_venv,
     markdown_table,
@@ -32,7 +44,10 @@ from bench.common import (
 from data_collector.logsetup import configure_logging
 
 RESULTS = BENCH_DIR / "RESULTS.md"
-SCALE_PNG = BENCH_DIR / "scale.png"
+#: hand-written reading of the figures, appended to RESULTS.md by a full run
+ANALYSIS = BENCH_DIR / "analysis.md"
+#: how the targets table names each venue
+LABELS = {"gateio": "Gate", "mexc": "MEXC", "binance": "Binance", "okx": "OKX", "bybit": "Bybit"}
 
 
 @dataclass
@@ -41,12 +56,13 @@ class Plan:
     ingest: ingest.IngestSettings
     latency: latency.LatencySettings
     writer: writer_bench.WriterSettings
-    scale: scale.ScaleSettings
+    #: the scale cases (case 5: 2 venues, case 6: 5 venues)
+    scales: list[scale.ScaleSettings]
     #: no pair counts: the case is left out (quick mode; run python -m bench.dashboard)
     dashboard: dashboard.DashboardSettings
     recording: recording.RecordingSettings
     results: list[CaseResult] = field(default_factory=list)
-    #: the recording case, written after the storage case's section (case 8 after case 7)
+    #: the recording case, written after the storage case's section (case 9 after case 8)
     last: CaseResult | None = None
 
 
@@ -55,11 +71,11 @@ def make_plan(quick: bool) -> Plan:
         return Plan(
             quick=True,
             ingest=ingest.IngestSettings(
-                warmup_frames=3_000, frames=20_000, reps=3, clients=("ours", "ccxt")
+                warmup_frames=2_000, frames=10_000, reps=3, clients=("ours", "ccxt")
             ),
             latency=latency.LatencySettings(warmup_s=0.5, window_s=1.0, windows=3),
             writer=writer_bench.WriterSettings(sizes=(4_000,), reps=3),
-            scale=scale.ScaleSettings(pairs=300, duration_s=6.0, warmup_s=0.5, runs=1, quick=True),
+            scales=[scale.five_venues(pairs=100, duration_s=5.0, warmup_s=0.5, runs=1, quick=True)],
             dashboard=dashboard.DashboardSettings(pairs=()),
             recording=recording.QUICK,
         )
@@ -68,10 +84,19 @@ def make_plan(quick: bool) -> Plan:
         ingest=ingest.IngestSettings(),
         latency=latency.LatencySettings(),
         writer=writer_bench.WriterSettings(),
-        scale=scale.ScaleSettings(),
+        scales=[scale.ScaleSettings(), scale.five_venues()],
         dashboard=dashboard.DashboardSettings(),
         recording=recording.RecordingSettings(),
     )
+
+
+#: the 1-minute load average, sampled while the bench runs
+load = LoadSampler()
+
+
+def _note_load(result: CaseResult, mark: int) -> None:
+    text = load.describe(mark)
+    result.notes.append(text[:1].upper() + text[1:] + ".")
 
 
 def log(message: str) -> None:
@@ -79,37 +104,64 @@ def log(message: str) -> None:
 
 
 async def run(plan: Plan, tmp: str) -> dict[str, float]:
+    load.start()
+    try:
+        return await _run_cases(plan, tmp)
+    finally:
+        load.stop()
+
+
+async def _run_cases(plan: Plan, tmp: str) -> dict[str, float]:
     ccxt_ok, ccxt_reason = ensure_ccxt_venv(log)
     if not ccxt_ok:
         log(f"ccxt unavailable: {ccxt_reason}")
     versions = ccxt_versions() if ccxt_ok else {}
     figures: dict[str, float] = {}
 
-    r1 = await ingest.run_case(plan.ingest, tmp, ccxt_ok, ccxt_reason, versions, log)
-    r2 = await latency.run_case(plan.latency, tmp, log)
-    plan.results += [r1, r2]
+    mark = load.mark()
+    plan.results.append(
+        await ingest.run_case(plan.ingest, tmp, ccxt_ok, ccxt_reason, versions, log)
+    )
+    _note_load(plan.results[-1], mark)
+    mark = load.mark()
+    plan.results.append(await latency.run_case(plan.latency, tmp, log))
+    _note_load(plan.results[-1], mark)
     with writer_bench.database(tmp, log) as dsn:
-        r3 = await writer_bench.run_case(plan.writer, dsn, tmp, log)
-        plan.results.append(r3)
+        mark = load.mark()
+        plan.results.append(await writer_bench.run_case(plan.writer, dsn, tmp, log))
+        _note_load(plan.results[-1], mark)
         await writer_bench.prepare(dsn)
-        analyses = []
+        cases = []
         try:
-            for i in range(plan.scale.runs):
-                log(f"case 4/5: run {i + 1} of {plan.scale.runs}")
-                report = await scale.run_scale(plan.scale, dsn, tmp, log)
-                analyses.append(scale.analyse(report, plan.scale))
+            for s in plan.scales:
+                mark = load.mark()
+                cases.append((s, await _scale_runs(s, dsn, tmp), load.describe(mark)))
         finally:
             await writer_bench.drop_scratch(dsn)
-    png = f"{tmp}/scale.png" if plan.quick else str(SCALE_PNG)
-    plot_note = scale.plot(scale.median_run(analyses), plan.scale, png, tmp)
-    r4, r5 = scale.tables(analyses, plan.scale, plot_note)
-    plan.results += [r4, r5]
+    plan.results.append(scale_report.tick_table([(s, a) for s, a, _ in cases]))
+    for s, analyses, load_note in cases:
+        png = f"{tmp}/{s.plot_name}" if plan.quick else str(BENCH_DIR / s.plot_name)
+        note = scale_report.plot(scale_report.median_run(analyses), s, png, tmp)
+        plan.results.append(scale_report.scale_table(s, analyses, note))
+        plan.results[-1].notes.append(load_note[:1].upper() + load_note[1:] + ".")
     if plan.dashboard.pairs:
+        mark = load.mark()
         plan.results.append(await dashboard.run_case(plan.dashboard, tmp, log))
+        _note_load(plan.results[-1], mark)
+    mark = load.mark()
     plan.last = await recording.run_case(plan.recording, tmp, log)
-    for r in [*plan.results, plan.last] if plan.last else plan.results:
+    _note_load(plan.last, mark)
+    for r in [*plan.results, plan.last]:
         figures.update({f"{r.title[:1]}.{k}": v for k, v in r.figures.items()})
     return figures
+
+
+async def _scale_runs(s: scale.ScaleSettings, dsn: str, tmp: str) -> list[dict[str, Any]]:
+    analyses = []
+    for i in range(s.runs):
+        log(f"case 4-6: {s.name}, run {i + 1} of {s.runs}")
+        analyses.append(scale.analyse(await scale.run_scale(s, dsn, tmp, log), s))
+    return analyses
 
 
 def _fmt(value: float, spec: str) -> str:
@@ -126,12 +178,17 @@ def targets(f: dict[str, float]) -> list[list[str]]:
         else:
             rows.append([name, shown, "met" if ok else "missed"])
 
-    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+    for venue in ingest.VENUES:
         ratio = f.get(f"1.ratio_{venue}", math.nan)
-        add(f"{label}: frames/CPU-s >= 10x ccxt", ratio, f"{_fmt(ratio, '.2f')}x", ratio >= 10)
-    for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
+        add(
+            f"{LABELS[venue]}: frames/CPU-s >= 10x ccxt",
+            ratio,
+            f"{_fmt(ratio, '.2f')}x",
+            ratio >= 10,
+        )
+    for venue in ingest.VENUES:
         rate = f.get(f"1.ours_{venue}", math.nan)
-        add(f"{label}: >= 100,000 frames/CPU-s", rate, _fmt(rate, ",.0f"), rate >= 100_000)
+        add(f"{LABELS[venue]}: >= 100,000 frames/CPU-s", rate, _fmt(rate, ",.0f"), rate >= 100_000)
     for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
         p99 = f.get(f"2.p99_{venue}", math.nan)
         add(f"{label}: latency p99 < 100 µs", p99, f"{_fmt(p99, ',.0f')} µs", p99 < 100)
@@ -141,14 +198,18 @@ def targets(f: dict[str, float]) -> list[list[str]]:
         add(f"writer >= 80% of bare COPY ({n:,} rows)", ratio, f"{ratio:.0%}", ratio >= 0.8)
     late = f.get("4.lateness_p99", math.nan)
     add("tick lateness p99 < 5 ms", late, f"{_fmt(late, '.2f')} ms", late < 5)
-    cpu = f.get("5.cpu_pct", math.nan)
-    add("scale: < 25% of one core", cpu, f"{_fmt(cpu, '.1f')} %", cpu < 25)
-    rss = f.get("5.rss_mb", math.nan)
-    add("scale: < 200 MB RSS", rss, f"{_fmt(rss, '.0f')} MB", rss < 200)
-    missed = f.get("5.missed", math.nan)
-    add("scale: no missed snapshot", missed, _fmt(missed, ".0f"), missed == 0)
+    for case, name in ((5, "scale, 2 venues"), (6, "scale, 5 venues")):
+        cpu = f.get(f"{case}.cpu_pct", math.nan)
+        add(f"{name}: < 25% of one core", cpu, f"{_fmt(cpu, '.1f')} %", cpu < 25)
+        rss = f.get(f"{case}.rss_mb", math.nan)
+        add(f"{name}: < 200 MB RSS", rss, f"{_fmt(rss, '.0f')} MB", rss < 200)
+        missed = f.get(f"{case}.missed", math.nan)
+        add(f"{name}: no missed snapshot", missed, _fmt(missed, ".0f"), missed == 0)
+        lost = f.get(f"{case}.rows_missing", math.nan)
+        shown = f"{_fmt(lost, ',.0f')} missing"
+        add(f"{name}: every expected row in the table", lost, shown, lost == 0)
     for venue, label in (("gateio", "Gate"), ("mexc", "MEXC")):
-        cost = f.get(f"8.cost_pct_{venue}", math.nan)
+        cost = f.get(f"9.cost_pct_{venue}", math.nan)
         add(f"{label}: --record costs <= +25% CPU", cost, f"{_fmt(cost, '+.1f')} %", cost <= 25)
     return rows
 
@@ -167,7 +228,8 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
         "",
         "## Machine and software",
         "",
-        f"- CPU: {facts['cpu']}, {facts['cores']} cores (Linux {facts['kernel']})",
+        f"- CPU: {facts['cpu']}, {facts['cores']} cores (Linux {facts['kernel']}), shared with "
+        f"other work: {load.describe()} (sampled every {load.every:g} s over the whole run)",
         "- Project venv: " + ", ".join(f"{k} {v}" for k, v in ours.items()),
         "- Comparison venv (bench/.venv-ccxt): "
         + (", ".join(f"{k} {v}" for k, v in theirs.items()) if theirs else "unavailable"),
@@ -188,8 +250,8 @@ def render(plan: Plan, figures: dict[str, float], started: datetime, seconds: fl
     for r in plan.results:
         out += [f"## {r.title}", "", markdown_table(r.headers, r.rows), ""]
         out += [f"- {note}" for note in r.notes] + [""]
-        if not plan.quick and r.title.startswith("5. "):
-            out += ["![collector CPU and tick lateness](scale.png)", ""]
+        if r.image and not plan.quick:
+            out += [f"![{r.image_alt}]({r.image})", ""]
     return "\n".join(out)
 
 
@@ -204,7 +266,7 @@ def storage_section() -> str:
 
 #: the section ``python -m bench report`` owns in RESULTS.md
 REPORT_BEGIN, REPORT_END = "<!-- report:begin -->", "<!-- report:end -->"
-REPORT_TITLE = "## 9. --report over a big table"
+REPORT_TITLE = "## 10. --report over a big table"
 
 
 def section_of(text: str) -> str:
@@ -239,15 +301,22 @@ def render_case(r: CaseResult) -> str:
     return "\n".join(out) + "\n"
 
 
+def analysis_section() -> str:
+    """The hand-written reading of the figures (bench/analysis.md), last in RESULTS.md."""
+    return "\n" + ANALYSIS.read_text().rstrip() + "\n" if ANALYSIS.exists() else ""
+
+
 def summary_line(f: dict[str, float]) -> str:
-    ratios = [f.get("1.ratio_gateio", math.nan), f.get("1.ratio_mexc", math.nan)]
-    rates = [f.get("1.ours_gateio", math.nan), f.get("1.ours_mexc", math.nan)]
+    ratios = [f.get(f"1.ratio_{venue}", math.nan) for venue in ingest.VENUES]
+    rates = [f.get(f"1.ours_{venue}", math.nan) for venue in ingest.VENUES]
     writer = [v for k, v in f.items() if k.startswith("3.ratio_")]
     return (
         f"ingest_ratio_vs_ccxt={_fmt(_worst(ratios), '.1f')} "
         f"frames_per_cpu_s={_fmt(_worst(rates), '.0f')} "
         f"writer_vs_raw_copy={_fmt(_worst(writer), '.2f')} "
-        f"tick_jitter_p99_ms={_fmt(f.get('4.lateness_p99', math.nan), '.2f')}"
+        f"tick_jitter_p99_ms={_fmt(f.get('4.lateness_p99', math.nan), '.2f')} "
+        f"five_venues_cpu_pct={_fmt(f.get('6.cpu_pct', math.nan), '.1f')} "
+        f"five_venues_rows_missing={_fmt(f.get('6.rows_missing', math.nan), '.0f')}"
     )
 
 
@@ -259,7 +328,7 @@ def _worst(values: list[float]) -> float:
 
 
 def run_report_case(quick: bool) -> int:
-    """``python -m bench report``: case 9 alone; its section of RESULTS.md is rewritten."""
+    """``python -m bench report``: case 10 alone; its section of RESULTS.md is rewritten."""
     settings = report_bench.ReportSettings()
     if quick:
         settings = report_bench.ReportSettings(pairs=4, hours=1, reps=1, opportunities=50)
@@ -286,7 +355,7 @@ def run_report_case(quick: bool) -> int:
     else:
         previous = RESULTS.read_text() if RESULTS.exists() else ""
         RESULTS.write_text(with_section(previous, body))
-        log(f"wrote case 9 into {RESULTS.relative_to(BENCH_DIR.parent)}")
+        log(f"wrote case 10 into {RESULTS.relative_to(BENCH_DIR.parent)}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 
@@ -296,7 +365,7 @@ def main() -> int:
     parser.add_argument(
         "case", nargs="?", choices=("report",), help="run this case alone (see above)"
     )
-    parser.add_argument("--quick", action="store_true", help="small, under a minute")
+    parser.add_argument("--quick", action="store_true", help="small, about 80 s")
     args = parser.parse_args()
     configure_logging("warning", "console", stream=sys.stderr)
     if args.case == "report":
@@ -313,8 +382,11 @@ def main() -> int:
     if plan.quick:
         print(text + tail)
     else:
-        RESULTS.write_text(text + storage_section() + "\n" + tail + report_section())
-        log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)} and {SCALE_PNG.name}")
+        RESULTS.write_text(
+            text + storage_section() + "\n" + tail + report_section() + analysis_section()
+        )
+        pngs = ", ".join(s.plot_name for s in plan.scales)
+        log(f"wrote {RESULTS.relative_to(BENCH_DIR.parent)}, {pngs}")
     log(f"done in {time.perf_counter() - t0:.0f} s")
     print(summary_line(figures), flush=True)
     return 0

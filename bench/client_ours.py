@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.proto import cpu_seconds, emit, peak_rss_mb, serve
+from bench.proto import cpu_seconds, emit, peak_rss_mb, serve, wait_for_count
 from data_collector.cache import Outcome, QuoteCache
 from data_collector.connection import ConnectionSettings
 from data_collector.logsetup import configure_logging
@@ -28,8 +28,6 @@ from data_collector.recording.recorder import Recorder
 from data_collector.simulator import pairs_for
 from data_collector.venues import get_venue
 from data_collector.venues.base import QuoteUpdate
-
-POLL = 0.002
 
 
 class RecordingCache(QuoteCache):
@@ -131,12 +129,10 @@ class OursClient:
         raise ValueError(f"unknown command {cmd!r}")
 
     async def _await(self, n: int, timeout: float) -> dict[str, Any]:
-        """Wait until ``n`` more updates were decoded since ``arm``; CPU is read the moment
-        the count is reached, so the idle wait after it costs nothing."""
-        stats, target = self.stats, self.count0 + n
-        deadline = time.monotonic() + timeout
-        while stats.updates < target and time.monotonic() < deadline:
-            await asyncio.sleep(POLL)
+        """Wait until ``n`` more updates were decoded since ``arm``; CPU is read at the first
+        look after the count is reached, so the idle wait after it costs nothing."""
+        stats = self.stats
+        await wait_for_count(lambda: stats.updates, self.count0 + n, timeout)
         cpu, wall = cpu_seconds() - self.cpu0, time.perf_counter() - self.t0
         got = stats.updates - self.count0
         return {"frames": got, "cpu": cpu, "wall": wall, "complete": got >= n}

@@ -1,6 +1,6 @@
 """The whole collector (``data_collector.collector.Collector``) as a bench child process.
 
-    python -m bench.collector_proc --mexc-url ws://... --gate-url ws://... --pairs 2000 \
+    python -m bench.collector_proc --venue mexc=ws://... --venue gateio=ws://... --pairs 2000 \
         --dsn postgresql://... --data-dir /tmp/x --log-file /tmp/x/collector.log
 
 Feeds, scheduler, writer (into PostgreSQL) and analytics run exactly as in production, on
@@ -33,18 +33,17 @@ from data_collector.simulator import pairs_for
 
 
 def build_config(args: argparse.Namespace) -> Config:
+    urls = dict(item.split("=", 1) for item in args.venue)
     config = Config(
         data_collector=DataCollectorConfig(
             snapshot_interval=1.0,
             analytics_interval=10.0,
-            exchanges=["mexc", "gateio"],
+            exchanges=list(urls),
             symbols=[str(p) for p in pairs_for(args.pairs)],
             data_dir=args.data_dir,
         ),
-        exchanges={
-            "mexc": ExchangeConfig(websocket_url=args.mexc_url, taker_fee=0.0005),
-            "gateio": ExchangeConfig(websocket_url=args.gate_url, taker_fee=0.002),
-        },
+        # taker fees: each venue's default
+        exchanges={name: ExchangeConfig(websocket_url=url) for name, url in urls.items()},
         database=DatabaseConfig(dsn=args.dsn),
         monitoring=MonitoringConfig(enabled=True, port=0),
     )
@@ -170,8 +169,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.collector_proc")
-    parser.add_argument("--mexc-url", required=True)
-    parser.add_argument("--gate-url", required=True)
+    parser.add_argument("--venue", action="append", required=True, help="NAME=URL, once per venue")
     parser.add_argument("--pairs", type=int, required=True)
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--data-dir", required=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import shutil
@@ -52,6 +53,9 @@ class CaseResult:
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)
+    #: a picture shown below the table in a full run (path relative to bench/), and its alt text
+    image: str = ""
+    image_alt: str = ""
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -94,6 +98,39 @@ def ensure_ccxt_venv(log: callable) -> tuple[bool, str]:  # type: ignore[valid-t
 
 
 # --- system facts ---------------------------------------------------------------------------
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every ``every`` seconds while the bench runs: the
+    machine's 2 cores are shared, so every case says how busy they were meanwhile."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            await asyncio.sleep(self.every)
+
+    def mark(self) -> int:
+        return len(self.samples)
+
+    def describe(self, since: int = 0) -> str:
+        """The load average since ``mark()`` returned ``since``: median and range."""
+        values = self.samples[since:] or [os.getloadavg()[0]]
+        return (
+            f"load average (1 min, on {os.cpu_count()} cores) meanwhile: median "
+            f"{median(values):.1f}, {min(values):.1f}–{max(values):.1f}"
+        )
 
 
 def cpu_model() -> str:

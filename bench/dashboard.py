@@ -1,4 +1,4 @@
-"""Case 6: what 20 open dashboards cost the collector.
+"""Case 7: what 20 open dashboards cost the collector.
 
     python -m bench.dashboard [--pairs 20,500] [--viewers 20] [--window 10] [--reps 3] [--write]
 
@@ -8,7 +8,7 @@ Server-Sent Events streams of the dashboard open (aiohttp clients in this proces
 every frame). The collector
 process's CPU (user + system, psutil) is compared between the two kinds of window; tick
 lateness comes from its ``snapshot`` log lines. ``--write`` puts the table into
-bench/RESULTS.md as section 6 (the full ``python -m bench`` run does too).
+bench/RESULTS.md as section 7 (the full ``python -m bench`` run does too).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import psutil
 from bench.common import BENCH_DIR, REPO, CaseResult, median, percentiles
 from data_collector.simulator import pairs_for
 
-TITLE = "6. Dashboard: CPU the collector spends on open dashboards"
+TITLE = "7. Dashboard: CPU the collector spends on open dashboards"
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ async def measure_size(
             ps = psutil.Process(procs[1].pid)
             for rep in range(s.reps):
                 for viewers in (0, s.viewers):
-                    log(f"case 6: {pairs} pairs, {viewers} viewers, run {rep + 1}/{s.reps}")
+                    log(f"case 7: {pairs} pairs, {viewers} viewers, run {rep + 1}/{s.reps}")
                     windows.append(await _measure(session, url, ps, viewers, s.window_s))
     finally:
         for proc in reversed(procs):
@@ -221,12 +221,14 @@ def write_section(result: CaseResult, results: Path = BENCH_DIR / "RESULTS.md") 
     section = [f"## {result.title}", "", markdown_table(result.headers, result.rows), ""]
     section += [f"- {note}" for note in result.notes] + [""]
     text = results.read_text()
-    start = text.find("## 6. ")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + text[end + 1 :] if end >= 0 else text[:start]
-    text = text.rstrip("\n") + "\n\n" + "\n".join(section)
-    results.write_text(text)
+    start = text.find(f"## {TITLE.split()[0]} ")
+    if start < 0:
+        results.write_text(text.rstrip("\n") + "\n\n" + "\n".join(section))
+        return
+    # the section ends where the next one (or the storage section's marker) begins
+    ends = [i for i in (text.find("\n## ", start + 1), text.find("\n<!-- ", start + 1)) if i >= 0]
+    rest = text[min(ends) + 1 :] if ends else ""
+    results.write_text(text[:start] + "\n".join(section) + ("\n" + rest if rest else ""))
 
 
 def main() -> int:

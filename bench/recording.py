@@ -33,7 +33,7 @@ from data_collector.recording.format import FRAME
 from data_collector.recording.reader import read_records, venue_files
 from data_collector.simulator import pairs_for
 
-TITLE = "8. Recording and replay"
+TITLE = "9. Recording and replay"
 RESULTS = BENCH_DIR / "RESULTS.md"
 
 
@@ -127,7 +127,7 @@ async def run_venue(venue: str, s: RecordingSettings, tmp: str, log: Any) -> dic
         url = (await sim.recv(timeout=30))["urls"][venue]
         for rep in range(s.reps):
             for mode in ("off", "on") if rep % 2 == 0 else ("on", "off"):
-                log(f"case 8: {venue} rep {rep + 1}/{s.reps}, recording {mode}")
+                log(f"case 9: {venue} rep {rep + 1}/{s.reps}, recording {mode}")
                 if mode == "on":
                     target = recording if rep == 0 else Path(tmp) / f"rec-{venue}-{rep}"
                     on.append(await client_run(venue, url, s, sim, tmp, target))
@@ -140,7 +140,7 @@ async def run_venue(venue: str, s: RecordingSettings, tmp: str, log: Any) -> dic
     first = on[0]
     if held != first["frames"]:
         raise RuntimeError(f"{venue}: the recording holds {held} frames of {first['frames']}")
-    log(f"case 8: {venue} replay at --speed max, {REPLAYS} times")
+    log(f"case 9: {venue} replay at --speed max, {REPLAYS} times")
     runs = [replay(recording, venue, s, tmp) for _ in range(REPLAYS)]
     replayed = sorted(runs, key=lambda r: r["frames_per_s"])[REPLAYS // 2]  # the median run
     paired = [b["us_per_frame"] / a["us_per_frame"] - 1 for a, b in zip(off, on, strict=True)]

@@ -153,7 +153,7 @@ async def fill(dsn: str, s: ReportSettings, log: Any) -> dict[str, float]:
             hours.put_nowait(hour)
         await asyncio.gather(*(_filler(dsn, s, hours) for _ in range(s.fillers)))
         filled = time.perf_counter()
-        log(f"case 9: rows inserted in {filled - t0:.0f} s; building indexes")
+        log(f"case 10: rows inserted in {filled - t0:.0f} s; building indexes")
         for _name, definition in indexes:
             await conn.execute(definition)
         indexed = time.perf_counter()
@@ -239,7 +239,7 @@ async def _time_report(dsn: str, query: ReportQuery, reps: int) -> tuple[list[fl
 
 
 async def run_case(s: ReportSettings, dsn: str, log: Any) -> CaseResult:
-    log(f"case 9: filling {s.pairs} pairs x 2 venues x {s.hours} h of 1 s ticks")
+    log(f"case 10: filling {s.pairs} pairs x 2 venues x {s.hours} h of 1 s ticks")
     filled = await fill(dsn, s, log)
     end = DAY + timedelta(hours=s.hours)
     variants = [
@@ -251,7 +251,7 @@ async def run_case(s: ReportSettings, dsn: str, log: Any) -> CaseResult:
     plans: list[str] = []
     load = os.getloadavg()  # other processes share these cores: say how busy they were
     for label, query in variants:
-        log(f"case 9: report for {label} x {s.reps}")
+        log(f"case 10: report for {label} x {s.reps}")
         times, report, trace = await _time_report(dsn, query, s.reps)
         t = median(times)
         rows.append(

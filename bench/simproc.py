@@ -24,6 +24,10 @@ from data_collector.logsetup import configure_logging
 from data_collector.pairs import Pair
 from data_collector.simulator import ClientSession, Quote, Simulator, VenueServer, pairs_for
 
+#: Bybit repeats an unchanged book every 3 s of wall time: frames no flood sent, at moments no
+#: run can reproduce, so a deterministic simulator sends none
+DETERMINISTIC_OPTIONS: dict[str, dict[str, Any]] = {"bybit": {"repeat_interval": None}}
+
 
 class SendRecorder:
     """Notes (pair, sequence, wall-clock ns taken right before the send) of every book-ticker
@@ -156,7 +160,10 @@ class SimProc:
 
 async def main(args: argparse.Namespace) -> None:
     pairs = pairs_for(args.pairs)
-    sim = Simulator(pairs, rate_hz=args.rate, seed=args.seed, venues=tuple(args.venues))
+    options = DETERMINISTIC_OPTIONS if args.deterministic else {}
+    sim = Simulator(
+        pairs, rate_hz=args.rate, seed=args.seed, venues=tuple(args.venues), venue_options=options
+    )
     digests = make_deterministic(sim) if args.deterministic else {}
     await sim.start()
     proc = SimProc(sim, pairs, digests)

@@ -6,6 +6,8 @@ claims, in a few seconds.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import re
 from datetime import timedelta
@@ -15,13 +17,15 @@ import asyncpg
 import numpy as np
 import pytest
 
-from bench import ingest, report_bench
-from bench.__main__ import section_of, summary_line, targets, with_section
+from bench import ext_base, ext_naive, ingest, report_bench
+from bench.__main__ import make_plan, section_of, summary_line, targets, with_section
 from bench.latency import join
+from bench.proto import wait_for_count
+from data_collector.simulator import PERSONALITIES, Quote, pairs_for
 
 SUMMARY_RE = re.compile(
     r"^ingest_ratio_vs_ccxt=(\S+) frames_per_cpu_s=(\S+) writer_vs_raw_copy=(\S+) "
-    r"tick_jitter_p99_ms=(\S+)$"
+    r"tick_jitter_p99_ms=(\S+) five_venues_cpu_pct=(\S+) five_venues_rows_missing=(\S+)$"
 )
 
 
@@ -46,24 +50,70 @@ def test_summary_line_takes_the_weaker_venue_and_shows_missing_sides_as_nan() ->
     figures = {
         "1.ratio_gateio": 12.34,
         "1.ratio_mexc": 9.87,
+        "1.ratio_binance": 11.0,
+        "1.ratio_okx": 10.5,
+        "1.ratio_bybit": 15.0,
         "1.ours_gateio": 250_000.4,
         "1.ours_mexc": 180_000.6,
+        "1.ours_binance": 280_000.0,
+        "1.ours_okx": 190_000.0,
+        "1.ours_bybit": 200_000.0,
         "3.ratio_4000": 0.91,
         "3.ratio_20000": 1.05,
         "4.lateness_p99": 1.234,
+        "6.cpu_pct": 12.345,
+        "6.rows_missing": 0,
     }
     match = SUMMARY_RE.match(summary_line(figures))
     assert match is not None
-    assert match.groups() == ("9.9", "180001", "0.91", "1.23")
-    figures["1.ratio_mexc"] = math.nan  # ccxt unavailable
+    assert match.groups() == ("9.9", "180001", "0.91", "1.23", "12.3", "0")
+    figures["1.ratio_okx"] = math.nan  # ccxt unavailable
     assert summary_line(figures).startswith("ingest_ratio_vs_ccxt=nan ")
 
 
+def test_the_quick_plan_is_a_smaller_full_plan_with_all_five_venues() -> None:
+    quick, full = make_plan(quick=True), make_plan(quick=False)
+    assert quick.ingest.venues == full.ingest.venues == ingest.VENUES
+    assert quick.ingest.frames * quick.ingest.reps < full.ingest.frames * full.ingest.reps
+    assert [s.case for s in quick.scales] == [6] and [s.case for s in full.scales] == [5, 6]
+    assert len(quick.scales[0].venues) == 5 and not quick.dashboard.pairs
+
+
 def test_targets_are_reported_met_missed_or_not_applicable() -> None:
-    rows = {row[0]: row[2] for row in targets({"1.ratio_gateio": 11.0, "1.ratio_mexc": 3.0})}
+    figures = {"1.ratio_gateio": 11.0, "1.ratio_mexc": 3.0, "1.ratio_bybit": 10.0}
+    figures |= {"6.missed": 0, "6.rows_missing": 12}
+    rows = {row[0]: row[2] for row in targets(figures)}
     assert rows["Gate: frames/CPU-s >= 10x ccxt"] == "met"
     assert rows["MEXC: frames/CPU-s >= 10x ccxt"] == "missed"
-    assert rows["scale: no missed snapshot"] == "n/a"
+    assert rows["Bybit: frames/CPU-s >= 10x ccxt"] == "met"
+    assert rows["OKX: frames/CPU-s >= 10x ccxt"] == "n/a"
+    assert rows["scale, 2 venues: no missed snapshot"] == "n/a"
+    assert rows["scale, 5 venues: no missed snapshot"] == "met"
+    assert rows["scale, 5 venues: every expected row in the table"] == "missed"
+
+
+async def test_waiting_for_a_count_looks_rarely_and_returns_once_it_is_reached() -> None:
+    counter = looks = 0
+
+    def count() -> int:
+        nonlocal looks
+        looks += 1
+        return counter
+
+    async def feed() -> None:
+        nonlocal counter
+        for _ in range(100):
+            counter += 50
+            await asyncio.sleep(0.002)
+
+    task = asyncio.create_task(feed())
+    await wait_for_count(count, 5_000, timeout=30)
+    assert counter == 5_000  # returned once reached, not before
+    assert looks < 60  # a look every 2 ms would be 100 or more
+    await task
+    looks = 0
+    await wait_for_count(count, 5_001, timeout=0.1)  # never reached: the timeout ends it
+    assert 1 <= looks < 20
 
 
 @pytest.mark.timeout(60)
@@ -136,6 +186,23 @@ async def test_the_report_case_fills_realistic_rows_and_explains_each_statement(
         "venue_coverage", "spreads", "mid_differences", "opportunities",
     ]  # fmt: skip
     assert all("book_ticker_snapshots" in plan for _n, _ms, plan in plans[:3])
+
+
+@pytest.mark.parametrize("venue", ["gateio", "binance", "okx", "bybit"])
+def test_the_naive_client_reads_the_simulators_book_tickers(venue: str) -> None:
+    """The naive floor (bench/ext_naive.py) finds symbol, bid and ask in each JSON venue's
+    push as the simulator encodes it, and takes a subscribe ack for no quote."""
+    personality = PERSONALITIES[venue]()
+    pair = pairs_for(1)[0]
+    symbol = personality.symbol(pair)
+    quote = Quote(bid="1.5", bid_qty="2", ask="1.6", ask_qty="3", sequence=7, time_ms=1)
+    key = "orderbook.1." + symbol if venue == "bybit" else ""
+    found = ext_naive.book_ticker(venue, json.loads(personality.encode_push(key, symbol, quote)))
+    assert found is not None and found[0] == symbol
+    assert ext_naive.bid_ask(venue, found[1]) == {"bid": "1.5", "ask": "1.6"}
+    assert ext_base.split_symbol(venue, symbol) == (pair.base, pair.quote)
+    ack = {"event": "subscribe", "result": {"status": "success"}, "id": 1, "success": True}
+    assert ext_naive.book_ticker(venue, ack) is None
 
 
 def test_the_recording_case_replaces_only_its_own_section(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 
 from data_collector.simulator import Quote, Simulator, pairs_for
+from data_collector.simulator.flood import SocketCork
 from tests.simulator.clients import (
     BTC,
     ETH,
@@ -33,6 +35,31 @@ async def test_flood_delivers_every_frame_in_order() -> None:
             assert version > versions.get(ticker.symbol, 0)
             versions[ticker.symbol] = version
         assert versions["BTCUSDT"] == venue.last_sent(BTC)["sequence"]  # type: ignore[index]
+
+
+async def test_a_flood_writes_corked_and_leaves_the_socket_uncorked() -> None:
+    """Frames are written corked (full segments) and the cork is released at the end: a push
+    after the flood must not wait for the kernel's 200 ms cork timeout."""
+    async with Simulator(pairs_for(2), rate_hz=0, venues=("mexc",)) as sim:
+        venue = sim.venues["mexc"]
+        client = await connect(sim.urls["mexc"])
+        mexc_subscribe(client, *(mexc_channel(pair) for pair in (BTC, ETH)))
+        await client.until(is_text)
+        session = venue.sessions[0]
+        sock = session.transport.underlying_transport.get_extra_info("socket")
+
+        def corked() -> int:
+            return int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK))
+
+        cork = SocketCork(session)
+        cork.hold()
+        assert corked() == 1
+        cork.release()
+        assert corked() == 0
+        assert await venue.flood(frames=2500) == 2500
+        assert corked() == 0
+        for _ in range(2500):
+            await client.next()
 
 
 async def flood_quotes() -> list[tuple[int, int, str | None, str | None]]:

@@ -1,12 +1,14 @@
 """Flood mode: book-ticker updates as fast as the clients read them (benchmarks, backpressure).
 
 Updates are generated and encoded before sending starts, so the sending rate measures the
-client, not our encoder.
+client, not our encoder; they are written to a corked socket (:class:`SocketCork`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 from collections.abc import Callable, Sequence
 
@@ -17,6 +19,7 @@ from data_collector.simulator.session import ClientSession, Quote, now_ms
 
 #: frames a flood sends before yielding to the event loop
 _YIELD_EVERY = 1024
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
 
 #: called with each batch of generated updates, ``[(pair index, quote), ...]`` in sending order,
 #: before any of it is encoded or sent (benchmarks fingerprint the quotes with it)
@@ -101,17 +104,52 @@ class Flood:
 
     async def _drain_into(self, session: ClientSession, payloads: list[bytes]) -> int:
         send, msg_type = session.transport.send, self.book.personality.push_type
+        cork = SocketCork(session)
         sent = 0
-        for payload in payloads:
-            if session.write_paused:
-                await session.wait_writable()
-            if session.closed or self._stop:
-                break
-            send(msg_type, payload)
-            sent += 1
-            if sent % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        cork.hold()
+        try:
+            for payload in payloads:
+                if session.write_paused:
+                    cork.release()
+                    await session.wait_writable()
+                    cork.hold()
+                if session.closed or self._stop:
+                    break
+                send(msg_type, payload)
+                sent += 1
+                if sent % _YIELD_EVERY == 0:
+                    cork.release()
+                    await asyncio.sleep(0)
+                    cork.hold()
+        finally:
+            cork.release()
         session.frames_sent += sent
         session.last_push_at = time.monotonic()
         self.stats.updates_sent += sent
         return sent
+
+
+class SocketCork:
+    """TCP_CORK on a session's socket while a flood writes to it (Linux; a no-op elsewhere).
+
+    Corked, the kernel holds each frame's write until a full segment is queued, so a flood
+    leaves in full segments and every client reads it in large batches, whether it keeps up
+    with the simulator or not: what a read costs per frame then depends on the client, not on
+    the pace of the simulator's writes. Released before every yield and at the end, so nothing
+    is held back once the flood pauses.
+    """
+
+    def __init__(self, session: ClientSession) -> None:
+        extra = session.transport.underlying_transport.get_extra_info
+        self._sock = extra("socket") if _TCP_CORK is not None else None
+
+    def hold(self) -> None:
+        self._set(1)
+
+    def release(self) -> None:
+        self._set(0)
+
+    def _set(self, value: int) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):  # the client went away meanwhile
+                self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, value)
