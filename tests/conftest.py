@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 from structlog.testing import capture_logs
 
 from tests.connection.loopback import Server
@@ -30,6 +31,21 @@ from tests.pg import (
     fresh_database,
     server_from_url,
 )
+
+# Hypothesis: CI (``CI`` set, as .ci/run does) tries the same examples on every run, so a red CI
+# means a change broke something, never that this run drew a new example; local runs explore
+# new ones (and replay their failures from .hypothesis/). HYPOTHESIS_PROFILE picks one by name.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev")
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` first (in their own order): the parallel workers share them from
+    the start, instead of one worker running the last of them while the others wait."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,7 @@ def test_status_on_a_fresh_directory_does_not_create_a_database(tmp_path: Path) 
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_dry_run_never_touches_the_database(tmp_path: Path) -> None:
     # A DSN that would fail at once if anything tried it, and an embedded default that would
@@ -137,6 +138,7 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 async def test_one_collector_per_data_dir_from_any_working_directory(shared_dir: Path) -> None:
     port = free_port()
@@ -218,6 +220,7 @@ def test_a_missing_or_unreadable_replay_directory_is_one_line_and_exit_2(tmp_pat
     assert "cannot be read (Permission denied); check its permissions" in line
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_a_simulated_run_is_recorded_then_replayed_at_full_speed(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, "monitoring: {enabled: false}\n")

@@ -43,6 +43,7 @@ from tests.pg import PgDatabase, PgProxy, admin
 UNUSED_DSN = "postgresql://nobody@127.0.0.1:1/none"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_every_pair_on_every_tick_aligned_and_exact(
     tmp_path: Path, pg_database: PgDatabase
@@ -93,6 +94,7 @@ async def test_every_pair_on_every_tick_aligned_and_exact(
     assert all(r["exchange_time"] is not None for r in rows)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_injected_gap_alerts_once_with_fees_and_closes_once(
     tmp_path: Path, pg_database: PgDatabase
@@ -133,6 +135,7 @@ async def test_injected_gap_alerts_once_with_fees_and_closes_once(
     assert closed[0]["symbol"] == str(gap) and closed[0]["duration_s"] >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_quotes_of_a_dropped_connection_are_not_stored_until_refreshed(
     tmp_path: Path, pg_database: PgDatabase
@@ -167,6 +170,7 @@ async def test_quotes_of_a_dropped_connection_are_not_stored_until_refreshed(
     assert "G--" in text and text.rstrip("G") != text, text
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_database_down_for_ten_seconds_loses_no_tick(
     tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
@@ -200,6 +204,7 @@ async def test_database_down_for_ten_seconds_loses_no_tick(
     assert len(stored) >= 13
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_sigterm_flushes_and_exits_zero(tmp_path: Path, pg_database: PgDatabase) -> None:
     pairs = pairs_for(3)
@@ -306,6 +311,7 @@ async def test_a_busy_monitoring_port_does_not_stop_the_collection(
     assert any(e["event"] == "monitoring_unavailable" for e in logs)
 
 
+@pytest.mark.slow
 async def test_missing_migrations_stop_start_up_with_a_clear_line(
     tmp_path: Path, pg_database: PgDatabase
 ) -> None:
@@ -351,6 +357,7 @@ async def _run_process(config_path: Path, *args: str, timeout: float = 40) -> tu
     return proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 async def test_a_data_dir_that_cannot_hold_spill_files_stops_start_up(
     tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
@@ -369,6 +376,7 @@ async def test_a_data_dir_that_cannot_hold_spill_files_stops_start_up(
     assert not any(e["event"] == "collector_stopped" for e in events)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 async def test_a_run_that_lost_rows_exits_one_and_says_how_many_and_why(
     tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
@@ -394,6 +402,7 @@ async def test_a_run_that_lost_rows_exits_one_and_says_how_many_and_why(
     assert "cleanly" not in json.dumps(events)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_a_frozen_database_shows_as_stalled_then_shutdown_says_the_outcome_once(
     tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
@@ -434,6 +443,7 @@ async def test_a_frozen_database_shows_as_stalled_then_shutdown_says_the_outcome
     assert shutdown[-1]["event"] == "collector_stopped" and shutdown[-1]["rows_lost"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_spilled_rows_are_only_loaded_into_the_database_they_were_meant_for(
     tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy
@@ -549,6 +559,7 @@ async def test_a_run_whose_scheduler_crashed_exits_1_and_never_says_cleanly(
     )
 
 
+@pytest.mark.slow
 async def test_a_crashed_writer_loop_stops_the_run_and_counts_what_it_could_not_keep(
     tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy, logs: Log, monkeypatch
 ) -> None:

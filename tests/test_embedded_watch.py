@@ -36,6 +36,7 @@ def postmaster_pid(data_dir: Path) -> int:
     return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_a_killed_embedded_server_is_restarted_and_every_tick_stored_once(
     pg_scratch: Path, logs: Log

@@ -50,6 +50,7 @@ def _quiet_stderr(tmp_path: Path) -> str:
     return stderr
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 async def test_a_closed_stdout_pipe_stops_neither_collection_nor_sigterm(tmp_path: Path) -> None:
     port = free_port()
@@ -68,6 +69,7 @@ async def test_a_closed_stdout_pipe_stops_neither_collection_nor_sigterm(tmp_pat
     assert stderr.count("log output to stdout stopped") == 1, stderr[-3000:]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 async def test_stdout_on_a_full_disk_stops_neither_collection_nor_sigterm(tmp_path: Path) -> None:
     port = free_port()

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from picows import WSListener, WSMsgType, WSTransport, ws_create_server
 from structlog.testing import capture_logs
 
@@ -173,6 +174,7 @@ async def test_abrupt_disconnect_reconnects_resubscribes_and_marks_not_live() ->
         assert h.cache.stats["gateio"].reconnects == 0
 
 
+@pytest.mark.slow
 async def test_silent_stall_is_detected_and_recovered() -> None:
     async with harness() as h:
         assert await h.manager.wait_until_flowing(5.0)

@@ -15,6 +15,7 @@ from tests.helpers import REPO, make_config, running, wait_until
 from tests.pg import PgDatabase
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_status_shows_rows_per_venue_and_the_running_collectors_health(
     tmp_path: Path, pg_database: PgDatabase

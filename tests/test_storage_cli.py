@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.cli_process import run_cli, write_config
 from tests.pg import PgDatabase
@@ -31,6 +32,7 @@ async def prepared(tmp_path: Path, pg_database: PgDatabase) -> tuple[Path, list[
     return config, rows
 
 
+@pytest.mark.slow
 async def test_archive_then_query_and_status(tmp_path: Path, pg_database: PgDatabase) -> None:
     config, rows = await prepared(tmp_path, pg_database)
     today = datetime.now(UTC).date()

@@ -53,6 +53,7 @@ async def big_old_day(dsn: str, tmp_path: Path) -> None:
         await conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_the_nightly_job_archives_off_the_snapshot_loop(
     tmp_path: Path, pg_database: PgDatabase, logs: Log

@@ -51,6 +51,7 @@ def _message_rate_closures(logs: Log) -> Log:
     return events(logs, "simulator_closing_session", reason="message_rate")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_every_venue_on_every_tick_with_rejections_silence_repeats_and_gaps(
     tmp_path: Path, pg_database: PgDatabase
@@ -206,6 +207,7 @@ def _gap_alerts(logs: Log, scene: Scene) -> None:
     assert alerts[0]["net_pct"] == pytest.approx(alerts[0]["gross_pct"] - 0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_planned_restarts_and_rotations_miss_no_second_within_every_budget(
     tmp_path: Path,

@@ -47,6 +47,11 @@ log = structlog.get_logger(__name__)
 SUPERUSER = "postgres"
 
 
+#: seconds ``pg_ctl start`` may take; pgserver allows 10, which a busy machine (or a start
+#: after a crash, which first syncs the whole data directory) can overrun
+PG_CTL_START_TIMEOUT = 60.0
+
+
 def _pgserver() -> Any:
     # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (containers); pgserver
     # copes by falling back to /tmp/runtime-<uid>, so the warning is noise.
@@ -54,7 +59,23 @@ def _pgserver() -> Any:
         warnings.simplefilter("ignore")
         import pgserver
         import pgserver.postgres_server
+    module = pgserver.postgres_server
+    if not getattr(module.pg_ctl, "_patient", False):
+        module.pg_ctl = _patient_pg_ctl(module.pg_ctl)
     return pgserver
+
+
+def _patient_pg_ctl(pg_ctl: Any) -> Any:
+    """pgserver's ``pg_ctl`` with a start timeout of :data:`PG_CTL_START_TIMEOUT` (it has no
+    setting for it)."""
+
+    def patient(args: list[str], *rest: Any, **kwargs: Any) -> str:
+        if "start" in args and kwargs.get("timeout") is not None:
+            kwargs["timeout"] = max(kwargs["timeout"], PG_CTL_START_TIMEOUT)
+        return pg_ctl(args, *rest, **kwargs)
+
+    patient._patient = True  # type: ignore[attr-defined]
+    return patient
 
 
 class EmbeddedStartError(Exception):

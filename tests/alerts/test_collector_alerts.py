@@ -19,6 +19,7 @@ from tests.helpers import NO_DB, make_config, plant_gap, running, wait_for_ticks
 from tests.monitoring.helpers import get, sample
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delaying_ticks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

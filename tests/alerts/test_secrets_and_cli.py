@@ -44,6 +44,7 @@ def alerts_config(tmp_path: Path, targets: list[str], port: int = 0) -> Path:
     )
 
 
+@pytest.mark.slow
 async def test_test_alerts_exits_0_when_every_target_took_it_and_1_otherwise(
     tmp_path: Path,
 ) -> None:
@@ -76,6 +77,7 @@ async def collect_until(
                 return
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_no_secret_from_a_target_url_appears_in_any_output(tmp_path: Path) -> None:
     port = free_port()

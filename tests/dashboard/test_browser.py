@@ -49,6 +49,7 @@ async def _cells(page: Any) -> list[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_the_dashboard_fills_updates_live_and_shows_a_planted_opportunity(
     tmp_path: Path,

@@ -312,7 +312,7 @@ async def test_a_frozen_database_is_stalled_at_once_and_the_outage_is_measured_i
     await writer.close()
     await assert_exactly_once(migrated.dsn, tick_rows(0) + tick_rows(1) + tick_rows(2))
     assert writer.stats.state == "up" and writer.stats.db_up
-    assert 0.3 <= stalled_after < 2.0
+    assert 0.3 <= stalled_after < 10.0  # after stall_after, long before the write timeout
     [stalled] = [e for e in logs if e["event"] == "writer_stalled"]
     assert stalled["log_level"] == "warning"
     assert stalled["waiting_for"] in (

@@ -269,6 +269,8 @@ async def test_two_tables_spilling_into_one_directory_each_load_their_own(
         await writer.close(timeout=0.5)
     assert snapshots.stats.rows_spilled == 10 and ledger.stats.rows_spilled == 12
     pg_proxy.resume()
+    # the database is up: a connect slowed down by a busy machine is no failure here
+    options["connect_timeout"] = 10.0
     snapshots, ledger = SnapshotWriter(dsn, **options), TableWriter(dsn, LEDGER, **options)
     for writer in (snapshots, ledger):
         await writer.start()

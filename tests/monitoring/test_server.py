@@ -78,6 +78,7 @@ async def test_a_busy_port_raises_and_leaves_nothing_listening() -> None:
         await server.stop()  # nothing left to clean up: a no-op
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_counters_move_and_health_follows_a_venue_outage(
     tmp_path: Path, pg_database: PgDatabase
@@ -132,6 +133,7 @@ async def test_counters_move_and_health_follows_a_venue_outage(
             assert sample(text, "collector_reconnects_total", exchange="gateio") >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 async def test_database_outage_grows_the_backlog_and_shows_in_health(
     tmp_path: Path, pg_database: PgDatabase, pg_proxy: PgProxy

@@ -127,6 +127,7 @@ async def test_a_full_disk_costs_the_recording_only(tmp_path: Path) -> None:
     assert closed["records"] == 0
 
 
+@pytest.mark.slow
 async def test_a_hung_disk_costs_the_recording_only_and_never_blocks_the_shutdown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -203,6 +203,7 @@ def tick_of(row: tuple[Any, ...]) -> datetime:
     return row[7]
 
 
+@pytest.mark.slow
 async def test_the_live_run_had_its_faults(live_run: LiveRun) -> None:
     """The recording is worth replaying: each fault happened and was handled live."""
     gate, mexc = live_run.stats["gateio"], live_run.stats["mexc"]

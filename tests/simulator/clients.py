@@ -1,7 +1,8 @@
 """Plain picows clients of the simulated venues, written here (not the project's venue code).
 
-Tests pull frames with deadlines; the few "nothing arrives" checks bound a quiet window after
-first draining everything the server says it sent (:func:`drain`).
+Tests pull frames with deadlines; the few "nothing arrives" checks first drain everything the
+server says it sent (:func:`drain`), then judge each frame by when it arrived
+(:func:`quiet_until`), so a test slowed down by a busy machine cannot fail them.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class Client(WSListener):
         self.transport: WSTransport
         self.queue: asyncio.Queue[tuple[WSMsgType, bytes]] = asyncio.Queue()
         self.count = 0
+        #: monotonic arrival time of every frame, in order
+        self.arrivals: list[float] = []
         self.close_frames = 0
         #: the reason the server gave in its close frame ("" before one arrived)
         self.close_reason = ""
@@ -68,6 +71,7 @@ class Client(WSListener):
             self.close_frames += 1
             self.close_reason = (frame.get_close_message() or b"").decode()
         self.count += 1
+        self.arrivals.append(time.monotonic())
         self.queue.put_nowait((frame.msg_type, frame.get_payload_as_bytes()))
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
@@ -113,6 +117,17 @@ async def drain(venue: VenueServer, client: Client) -> None:
     await wait_until(lambda: client.count >= venue.sessions[0].frames_sent, what="drained")
     while not client.queue.empty():
         client.queue.get_nowait()
+
+
+async def quiet_until(client: Client, end: float) -> None:
+    """Fail if a frame arrives before monotonic time ``end``. A later frame stays queued for the
+    test; it is judged by its arrival time, however late the test gets to look."""
+    seen = client.count
+    while client.count == seen and time.monotonic() < end:
+        await asyncio.sleep(0.01)
+    if client.count > seen:
+        early = client.arrivals[seen] - end
+        assert early >= 0, f"a frame arrived {-early:.3f} s before the quiet window ended"
 
 
 def is_text(msg_type: WSMsgType, payload: bytes) -> bool:

@@ -449,6 +449,7 @@ def test_mutated_fixtures_never_raise(name: str, frame: bytes, data: st.DataObje
         check(venue.parse(mutated))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 @FAST
 @given(data=st.data())
@@ -460,6 +461,7 @@ def test_shaped_frames_never_raise(name: str, data: st.DataObject) -> None:
     fuzz.shaped_check(frame, result)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 @FAST
 @given(data=st.data())

@@ -35,6 +35,9 @@ log = structlog.get_logger(__name__)
 PUSH_INTERVAL = 0.01
 #: how often idle/lifetime timeouts and server pings are checked (seconds)
 HOUSEKEEPING_INTERVAL = 0.05
+#: a tick this much later than the last one found the process unscheduled (a busy machine):
+#: the clients' answers may still sit unread in the sockets, so it judges no timeout yet
+LATE_TICK = 0.25
 #: a session whose transport buffers more than this many bytes is skipped until it drains
 DEFAULT_MAX_WRITE_BUFFER = 1 << 20
 
@@ -156,11 +159,12 @@ class VenueServer:
             await asyncio.sleep(PUSH_INTERVAL)
             now = time.monotonic()
             elapsed, last = now - last, now
+            housekeeping_due = now >= next_housekeeping and elapsed < LATE_TICK
             try:
-                self._tick(now, elapsed, now >= next_housekeeping)
+                self._tick(now, elapsed, housekeeping_due)
             except Exception:  # keep serving: one bad tick must not end the simulation
                 log.exception("simulator_tick_failed", venue=self.name)
-            if now >= next_housekeeping:
+            if housekeeping_due:
                 next_housekeeping = now + HOUSEKEEPING_INTERVAL
 
     def _tick(self, now: float, elapsed: float, housekeeping_due: bool) -> None:

@@ -167,7 +167,8 @@ class BybitPersonality(Personality):
     def encode_push(self, key: str, symbol: str, quote: Quote) -> bytes:
         book = self._books.get(symbol)
         if book is None:
-            book = self._books[symbol] = _Book(quote, time.monotonic(), self._epoch)
+            # numbered as of the venue's start: a restart since then makes its first ``u`` 1
+            book = self._books[symbol] = _Book(quote, time.monotonic(), epoch=0)
         elif quote.sequence > book.quote.sequence:  # a change (a stale push is not the book)
             book.quote, book.changed_at = quote, time.monotonic()
         return encode_snapshot(symbol, quote, self._wire_u(book, quote), quote.time_ms)
