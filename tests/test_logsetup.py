@@ -1,14 +1,21 @@
-"""Logging is best effort: a closed pipe or a full disk under stdout never stops the collector."""
+"""Console lines read as sentences (JSON keeps every field), and logging is best effort: a
+closed pipe or a full disk under stdout never stops the collector."""
 
 from __future__ import annotations
 
 import io
+import json
+import logging
 import os
+import re
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import structlog
 
+from data_collector.logsetup import configure_logging
 from tests.cli_process import free_port, get_health, reaped, start_cli, stop, write_config
 from tests.helpers import wait_until
 
@@ -103,3 +110,93 @@ def test_best_effort_stream_gives_up_quietly_on_a_closed_pipe() -> None:
         raw.write("pending\n")
         raw.flush()
     assert notices.getvalue().count("log output to test pipe stopped") == 1
+
+
+# --- the console shape -----------------------------------------------------------------------
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
+
+
+@pytest.fixture
+def configured(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """configure_logging's changes (structlog, the root logger) undone after the test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def _console(level: str = "debug") -> io.StringIO:
+    out = io.StringIO()
+    configure_logging(level, "console", stream=out)
+    return out
+
+
+def test_a_summary_is_the_line(configured: None) -> None:
+    out = _console()
+    structlog.get_logger().warning("writer_started", table="t", summary="Writing t")
+    assert re.fullmatch(rf"{STAMP} WARNING Writing t\n", out.getvalue())
+
+
+def test_an_info_event_without_a_summary_still_reads_as_a_sentence(configured: None) -> None:
+    out = _console()
+    log = structlog.get_logger()
+    log.info("connection_opened", link="gateio-0", transport=1, ready=False, lag=0.1234567)
+    log.error("bare_event")
+    first, second = out.getvalue().splitlines()
+    text = "Connection opened: link gateio-0, transport 1, ready False, lag 0.123457"
+    assert re.fullmatch(rf"{STAMP} INFO    {text}", first)
+    assert re.fullmatch(rf"{STAMP} ERROR   Bare event", second)
+
+
+def test_a_debug_event_without_a_summary_keeps_its_fields(configured: None) -> None:
+    out = _console()
+    structlog.get_logger().debug("reconnect_scheduled", link="okx-0", delay=0.5, why="a b")
+    line = "reconnect_scheduled link=okx-0 delay=0.5 why='a b'"
+    assert re.fullmatch(rf"{STAMP} DEBUG   {line}\n", out.getvalue())
+
+
+def test_the_traceback_follows_the_sentence(configured: None) -> None:
+    out = _console()
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        structlog.get_logger().exception("consumer_failed", summary="The consumer failed")
+    lines = out.getvalue().splitlines()
+    assert re.fullmatch(rf"{STAMP} ERROR   The consumer failed", lines[0])
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: boom"
+
+
+def test_library_records_take_the_console_shape_on_stderr(
+    configured: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _console("info")
+    try:
+        raise OSError("reset")
+    except OSError:
+        logging.getLogger("picows.client").exception("connection to %s failed", "mexc")
+    logging.getLogger("asyncpg").info("below the libraries' warning level: not shown")
+    lines = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(rf"{STAMP} ERROR   picows.client: connection to mexc failed", lines[0])
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "OSError: reset"
+    assert out.getvalue() == ""
+
+
+def test_json_keeps_every_field_and_adds_no_summary(configured: None) -> None:
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out)
+    structlog.get_logger().info("connection_opened", link="gateio-0", transport=1)
+    event = json.loads(out.getvalue())
+    assert event.pop("timestamp")
+    assert event == {
+        "event": "connection_opened",
+        "link": "gateio-0",
+        "transport": 1,
+        "level": "info",
+    }

@@ -59,7 +59,7 @@ def test_the_writer_outage_lines_say_one_row_and_one_spill_file() -> None:
     assert said["writer_recovered"].endswith("(1 row written)")
     assert said["writer_dropped"] == "dropped 1 row: rejected by PostgreSQL"
     assert said["writer_closed"] == (
-        "writer closed: 1 row written, 1 spill file waiting in /data/spill for the next run, "
+        "t writer closed: 1 row written, 1 spill file waiting in /data/spill for the next run, "
         "1 row dropped (1 rejected by PostgreSQL)"
     )
 

@@ -164,7 +164,10 @@ class Collector:
             try:
                 self.analytics.close_open(datetime.fromtimestamp(self.clock(), UTC))
             except Exception:  # the shutdown must go on
-                log.exception("analytics_close_failed")
+                log.exception(
+                    "analytics_close_failed",
+                    summary="[ANALYTICS] Closing the open opportunities failed; shutting down",
+                )
             if self.dashboard is not None:
                 self.dashboard.close()  # open streams must not hold the server's shutdown
             writers = [w for w in (self.writer, self.ledger_writer) if w is not None]
@@ -297,7 +300,10 @@ class Collector:
             self.analytics.summarize(self.cache.snapshot())
             self._connection_log.report(self.sources.read())
         except Exception:  # one bad summary must not end the analytics
-            log.exception("analytics_failed")
+            log.exception(
+                "analytics_failed",
+                summary="[ANALYTICS] This summary failed; the next comes on schedule",
+            )
 
     async def _report_subscriptions(self) -> None:
         """Log the start-up line once every requested channel is acknowledged (or rejected),
@@ -409,7 +415,7 @@ def _signal_handlers(
 
 def _on_signal(sig: signal.Signals, stop: Callable[[], None]) -> None:
     stop()  # first: nothing (not even a failing log write) may keep the signal from acting
-    log.info("signal_received", signal=sig.name)
+    log.info("signal_received", signal=sig.name, summary=f"{sig.name} received: stopping")
 
 
 __all__ = ["Collector", "StartupError", "run_async", "run_collector", "run_until_stopped"]

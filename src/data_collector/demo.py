@@ -30,19 +30,26 @@ async def start_simulator(
     cleanups.append(sim.stop)
     task = watched(demo_gaps(sim, pairs), "demo-gaps")
     cleanups.append(lambda: cancel_all([task]))
-    log.info("simulator_started", urls=sim.urls, summary=f"Venue simulator serving {sim.urls}")
+    log.info(
+        "simulator_started",
+        urls=sim.urls,
+        summary=f"Venue simulator serving {', '.join(sim.urls)}; a planted price gap every "
+        f"{DEMO_EVERY_S:g} s",
+    )
     return dict(sim.urls)
 
 
 #: the planted gap: the sell venue's bid this far above the buy venue's ask, more than any two
 #: venues' taker fees together (each is below 0.1 by the config's rules, 0.2 % in practice)
 DEMO_GAP = 0.07
+#: seconds between two planted gaps
+DEMO_EVERY_S = 25.0
 
 
 async def demo_gaps(
     sim: Simulator,
     pairs: list[Pair],
-    every: float = 25.0,
+    every: float = DEMO_EVERY_S,
     hold: float = 6.0,
     rng: random.Random | None = None,
 ) -> None:

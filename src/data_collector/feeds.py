@@ -164,7 +164,12 @@ class LinkFeed:
             link.request_rotation(result.reason, tid)  # make-before-break: no gap
         elif isinstance(result, VenueError):
             log.warning(
-                "venue_error", exchange=self.vf.name, link=link.name, message=result.message
+                "venue_error",
+                exchange=self.vf.name,
+                link=link.name,
+                message=result.message,
+                summary=f"{self.vf.name}: {link.name} got an error from the venue: "
+                f"{result.message}",
             )
         # Pong and Ignored need nothing: any frame already fed the link's liveness watchdog.
 
@@ -173,13 +178,16 @@ class LinkFeed:
         stats.parse_errors += 1
         n = stats.parse_errors
         if n <= MALFORMED_LOG_FIRST or n % MALFORMED_LOG_EVERY == 0:
+            head = preview(data)
             log.warning(
                 "malformed_frame",
                 exchange=self.vf.name,
                 reason=result.reason,
                 count=n,
                 size=len(data),
-                preview=preview(data),
+                preview=head,
+                summary=f"{self.vf.name}: malformed frame #{n} ({result.reason}, "
+                f"{plural(len(data), 'byte')}): {head!r}",
             )
 
     def _on_ack(self, link: Link, tid: int, result: SubscribeResult) -> None:
@@ -284,4 +292,6 @@ class LinkFeed:
             link=link.name,
             reason=reason,
             pairs=len(self.pair_indexes),
+            summary=f"{self.vf.name}: {plural(len(self.pair_indexes), 'pair')} not live (not "
+            f"stored) until {link.name} quotes them again ({reason})",
         )

@@ -124,7 +124,13 @@ def watched(coro: Awaitable[None], name: str) -> asyncio.Task[None]:
 def _log_crash(task: asyncio.Task[None]) -> None:
     error = _ending(task, must_run_forever=False)
     if isinstance(error, BaseException):
-        log.error("task_crashed", task=task.get_name(), error=describe(error), exc_info=error)
+        log.error(
+            "task_crashed",
+            task=task.get_name(),
+            error=describe(error),
+            exc_info=error,
+            summary=f"Task {task.get_name()} crashed ({describe(error)}); the collector goes on",
+        )
 
 
 def _ending(task: asyncio.Task[None], *, must_run_forever: bool) -> BaseException | str | None:
@@ -169,7 +175,11 @@ async def run_cleanups(cleanups: list[Cleanup]) -> None:
         try:
             await cleanup()
         except Exception as exc:  # shutdown must go on whatever one step raised
-            log.error("cleanup_failed", error=repr(exc))
+            log.error(
+                "cleanup_failed",
+                error=repr(exc),
+                summary=f"A shutdown step failed ({exc!r}); the others still run",
+            )
     cleanups.clear()
 
 

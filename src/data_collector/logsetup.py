@@ -1,8 +1,11 @@
 """structlog set-up: readable console lines or one JSON object per line.
 
 Log calls name an event (``snapshot``, ``arbitrage_alert``, ...) and pass numbers as fields.
-Lines meant for people tailing the logs also carry ``summary``: the console renderer prints it
-in place of the field list; JSON keeps every field.
+Every event logged at info level or above also carries ``summary``, a sentence for people
+tailing the logs: the console renderer prints it in place of the field list; JSON keeps every
+field. (``tests/test_log_lines.py`` fails, naming the call, when one is missing; should one slip
+through, the console still turns it into a sentence.) Debug events print ``event key=value``.
+Library log records (stdlib ``logging``) take the same console shape, on stderr.
 
 Logging is best effort: a write that fails (the reader of a pipe went away, a full disk) ends
 output to that stream for good and never raises into the code that logged, so a closed
@@ -15,6 +18,7 @@ import contextlib
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import msgspec
@@ -31,28 +35,58 @@ def _render_json(_logger: Any, _name: str, event_dict: dict[str, Any]) -> str:
 
 
 class _ConsoleRenderer:
-    """``2026-11-23T14:39:00.123Z INFO    summary`` or ``... event key=value ...``."""
+    """``2026-11-23T14:39:00.123Z INFO    summary``, then the traceback if there is one; a
+    debug event without a summary prints ``event key=value ...``."""
 
     def __call__(self, _logger: Any, _name: str, event_dict: dict[str, Any]) -> str:
         timestamp = event_dict.pop("timestamp", "")
-        level = event_dict.pop("level", "info").upper()
-        event = event_dict.pop("event", "")
+        level = event_dict.pop("level", "info")
+        event = str(event_dict.pop("event", ""))
         summary = event_dict.pop("summary", None)
         exception = event_dict.pop("exception", None)
         event_dict.pop("logger", None)
-        if summary is not None:
-            line = f"{timestamp} {level:<7} {summary}"
-        else:
-            fields = " ".join(f"{k}={_short(v)}" for k, v in event_dict.items())
-            line = f"{timestamp} {level:<7} {event}" + (f" {fields}" if fields else "")
-        return f"{line}\n{exception}" if exception else line
+        if summary is None:
+            summary = (
+                _dump(event, event_dict) if level == "debug" else as_sentence(event, event_dict)
+            )
+        return console_line(timestamp, level, str(summary), exception)
 
 
-def _short(value: Any) -> str:
+def console_line(timestamp: str, level: str, text: str, exception: str | None = None) -> str:
+    """One console line: ``timestamp LEVEL text``, followed by ``exception`` (a traceback)."""
+    line = f"{timestamp} {level.upper():<7} {text}"
+    return f"{line}\n{exception}" if exception else line
+
+
+def as_sentence(event: str, fields: dict[str, Any]) -> str:
+    """A readable line for an event that came without a summary: ``Connection opened: link
+    gateio-0, transport 1``."""
+    words = event.replace("_", " ").strip().capitalize() or "Log event"
+    parts = ", ".join(f"{k.replace('_', ' ')} {_short(v, quote=False)}" for k, v in fields.items())
+    return f"{words}: {parts}" if parts else words
+
+
+def _dump(event: str, fields: dict[str, Any]) -> str:
+    text = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
+    return f"{event} {text}" if text else event
+
+
+def _short(value: Any, *, quote: bool = True) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     text = str(value)
-    return repr(text) if " " in text else text
+    return repr(text) if quote and " " in text else text
+
+
+class _ConsoleFormatter(logging.Formatter):
+    """Library records (asyncpg, picows, aiohttp, ...) in the console shape:
+    ``timestamp LEVEL logger: message``, then the traceback if there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = f"{datetime.fromtimestamp(record.created, UTC):%Y-%m-%dT%H:%M:%S.%f}Z"
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        text = f"{record.name}: {record.getMessage()}"
+        return console_line(moment, record.levelname.lower(), text, exception)
 
 
 class BestEffortStream:
@@ -146,6 +180,9 @@ def configure_logging(
     # Libraries (asyncpg, picows) log through stdlib: keep their warnings, on stderr so a JSON
     # stdout stays one object per line.
     logging.basicConfig(level=logging.WARNING, stream=stderr, force=True)
+    if fmt != "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(_ConsoleFormatter())
 
 
 def _stream_name(stream: TextIO) -> str:

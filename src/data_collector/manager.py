@@ -24,6 +24,7 @@ from data_collector.connection import ConnectionSettings, Link, keepalive_for
 from data_collector.feeds import LinkFeed, VenueFeed
 from data_collector.pairs import Pair
 from data_collector.venues.base import Venue
+from data_collector.wording import plural
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +100,8 @@ class FeedManager:
                 links=len(chunks),
                 pairs=len(vf.pair_of),
                 url=vf.url,
+                summary=f"{vf.name}: {plural(len(vf.pair_of), 'pair')} over "
+                f"{plural(len(chunks), 'connection')}",
             )
 
     def _open_link(self, vf: VenueFeed, name: str, symbols: list[str]) -> None:
@@ -127,7 +130,12 @@ class FeedManager:
         if feed in vf.links:
             vf.links.remove(feed)
         if feed.link is not None:
-            log.warning("link_closed_no_pairs", exchange=vf.name, link=feed.link.name)
+            log.warning(
+                "link_closed_no_pairs",
+                exchange=vf.name,
+                link=feed.link.name,
+                summary=f"{vf.name}: {feed.link.name} closed, the venue rejected all its pairs",
+            )
             task = asyncio.get_running_loop().create_task(feed.link.close())
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
@@ -137,7 +145,8 @@ class FeedManager:
         await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
-        log.info("feeds_stopped", links=len(links))
+        closed = plural(len(links), "connection")
+        log.info("feeds_stopped", links=len(links), summary=f"Feeds stopped: {closed} closed")
 
     def connections(self) -> dict[str, tuple[int, int]]:
         """venue -> (links up, links expected)."""

@@ -58,7 +58,13 @@ async def wall_clock_ticks(
         while (delay := boundary - clock()) > 0:  # the loop's timer may wake a hair early
             if delay > interval:  # the wall clock was stepped back: re-anchor, don't stall
                 boundary = next_boundary()
-                log.warning("clock_stepped_back", by_s=round(delay - interval, 3))
+                back = round(delay - interval, 3)
+                log.warning(
+                    "clock_stepped_back",
+                    by_s=back,
+                    summary=f"[SNAPSHOT] The wall clock stepped back {back:.3f} s: "
+                    "snapshot ticks follow it",
+                )
                 continue
             await asyncio.sleep(delay)
         now = clock()
@@ -201,4 +207,9 @@ def _guarded(consumer: Callable[..., None], *args: object) -> None:
     try:
         consumer(*args)
     except Exception:
-        log.exception("snapshot_consumer_failed", consumer=getattr(consumer, "__qualname__", "?"))
+        name = getattr(consumer, "__qualname__", "?")
+        log.exception(
+            "snapshot_consumer_failed",
+            consumer=name,
+            summary=f"[SNAPSHOT] {name} failed on this tick; the snapshots go on",
+        )

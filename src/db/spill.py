@@ -100,7 +100,12 @@ class SpillStore:
             try:
                 _salvage(tmp, self.directory / tmp.name[1 : -len(_TMP)])
             except OSError as exc:
-                log.error("writer_spill_unreadable", file=str(tmp), error=str(exc))
+                log.error(
+                    "writer_spill_unreadable",
+                    file=str(tmp),
+                    error=str(exc),
+                    summary=f"cannot recover interrupted spill file {tmp} ({exc}); left in place",
+                )
         return sorted(self.directory.glob(self._pattern))
 
     @staticmethod

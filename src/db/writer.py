@@ -155,6 +155,7 @@ class TableWriter:
             table=name,
             dsn=redact_dsn(self._dsn),
             spill_dir=str(self.spill_dir),
+            summary=f"Writing {name}; during an outage rows spill to {self.spill_dir}",
         )
 
     def submit(self, rows: Sequence[Any]) -> None:
@@ -288,7 +289,13 @@ class TableWriter:
         try:
             await asyncio.to_thread(self._store.delete, path)
         except OSError as exc:  # loaded again next run, where ON CONFLICT skips every row
-            log.error("writer_spill_not_deleted", file=str(path), error=str(exc))
+            log.error(
+                "writer_spill_not_deleted",
+                file=str(path),
+                error=str(exc),
+                summary=f"cannot delete loaded spill file {path} ({exc}); the next run loads "
+                "it again and skips its rows as duplicates",
+            )
         log.info(
             "writer_spill_loaded",
             file=path.name,

@@ -202,7 +202,7 @@ class WriterHealth:
             spill_files=files,
             spill_dir=str(spill_dir),
             state=s.state,
-            summary=f"writer closed: {cause}{', '.join(parts)}",
+            summary=f"{table} writer closed: {cause}{', '.join(parts)}",
         )
 
     def traceback(self, exc: BaseException) -> str:

@@ -406,6 +406,6 @@ async def test_closing_with_the_database_down_says_the_outcome_in_one_line(
     assert [e["event"] for e in loud] == ["writer_closed"], loud
     [closed] = loud
     assert closed["rows_spilled"] == 160 and closed["spill_files"] >= 1
-    assert closed["summary"].startswith("writer closed: database down (")
+    assert closed["summary"].startswith("book_ticker_snapshots writer closed: database down (")
     files = plural(closed["spill_files"], "spill file")
     assert f"20 rows written, {files} waiting in {tmp_path}" in closed["summary"]

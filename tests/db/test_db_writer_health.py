@@ -93,7 +93,8 @@ def test_nothing_but_the_outcome_is_logged_while_closing() -> None:
     closed = loud[-1]
     assert (closed["log_level"], closed["table"]) == ("error", "book_ticker_snapshots")
     assert closed["summary"] == (
-        "writer closed: database down (OSError: unreachable); 0 rows written, 2 spill files "
+        "book_ticker_snapshots writer closed: database down (OSError: unreachable); 0 rows "
+        "written, 2 spill files "
         "waiting in /data/spill for the next run, 5 rows dropped (5 spilling to /x failed: "
         "read-only file system)"
     )

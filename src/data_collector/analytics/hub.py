@@ -92,4 +92,10 @@ class Analytics:
                     case FeeMissing():
                         consumer.fee_missing(record)
             except Exception:  # one consumer's bug must not cost the others their records
-                log.exception("analytics_consumer_failed", consumer=type(consumer).__name__)
+                name = type(consumer).__name__
+                log.exception(
+                    "analytics_consumer_failed",
+                    consumer=name,
+                    summary=f"[ANALYTICS] {name} failed on a {type(record).__name__} record; "
+                    "the other consumers still get it",
+                )

@@ -59,6 +59,8 @@ class Attempts:
             url=self._url,
             error=self.last_failure,
             attempt=self.failure_streak,
+            summary=f"{self._link}: cannot connect to {self._url} ({self.last_failure}); "
+            "trying again",
         )
 
     def rotation_failed(self, exc: BaseException) -> str:

@@ -74,7 +74,9 @@ class Backoff:
 
     async def sleep(self) -> None:
         delay = self.next_delay()
-        log.info(
+        # Debug: people read connection_lost / connection_failed and the feed watch's calm
+        # "waiting for venues" line; one line per attempt would flood an outage.
+        log.debug(
             "reconnect_scheduled", link=self._link, delay=round(delay, 3), attempt=self._attempt
         )
         await self.wait(delay)

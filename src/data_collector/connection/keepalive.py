@@ -169,6 +169,14 @@ async def watch(
         await asyncio.sleep(max(wake - now, 0.005))
 
 
+#: what each watchdog timeout means, for the log line
+_TIMEOUTS = {
+    "silence": "no frame",
+    "subscribe_timeout": "no subscription confirmed",
+    "pong_timeout": "no answer to a ping",
+}
+
+
 def _timed_out(conn: Transport, reason: str, seconds: float) -> None:
     log.warning(
         "connection_timeout",
@@ -176,5 +184,7 @@ def _timed_out(conn: Transport, reason: str, seconds: float) -> None:
         transport=conn.tid,
         reason=reason,
         seconds=round(seconds, 3),
+        summary=f"{conn.owner.name}: {_TIMEOUTS.get(reason, reason)} for {seconds:.1f} s: "
+        "dropping the connection",
     )
     conn.abort(reason)

@@ -31,8 +31,7 @@ import random
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import structlog
-
+import data_collector.connection.link_log as link_log
 from data_collector.connection.attempts import AttemptCounters, Attempts
 from data_collector.connection.backoff import Backoff
 from data_collector.connection.keepalive import Keepalive, watch
@@ -41,7 +40,8 @@ from data_collector.connection.tap import NO_TAP, LinkTap
 from data_collector.connection.transport import Transport, connect
 from data_collector.venues.base import ControlBudget
 
-log = structlog.get_logger(__name__)
+#: seconds ``close()`` waits for the transports to disconnect before giving up on them
+CLOSE_WAIT_S = 2.0
 
 FrameCallback = Callable[["Link", int, bytes, int], None]
 ConnectedCallback = Callable[["Link"], list[str]]
@@ -167,7 +167,7 @@ class Link:
         current = self._current
         if current is None or not current.alive or transport_id not in (None, current.tid):
             return
-        log.info("rotation_requested", link=self.name, transport=current.tid, reason=reason)
+        link_log.rotation_requested(self.name, current.tid, reason)
         if replacement is None:  # else one is already on its way
             current.rotate_at = 0.0
             if self._wake is not None and not self._wake.done():
@@ -198,9 +198,9 @@ class Link:
         waits = [c.transport.wait_disconnected() for c in conns if c.transport is not None]
         if waits:
             try:
-                await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), 2.0)
+                await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), CLOSE_WAIT_S)
             except TimeoutError:
-                log.warning("link_close_timeout", link=self.name)
+                link_log.close_timeout(self.name, CLOSE_WAIT_S)
         self._current = self._replacement = None
         self._all.clear()
 
@@ -218,13 +218,7 @@ class Link:
         exc = task.exception()
         if exc is None:
             return
-        log.error(
-            "link_crashed",
-            link=self.name,
-            error=repr(exc),
-            exc_info=exc,
-            summary=f"{self.name}: supervisor crashed ({exc!r}), restarting",
-        )
+        link_log.crashed(self.name, exc)
         carrying = self._current
         self._current = self._replacement = None
         for conn in list(self._all):
@@ -234,7 +228,7 @@ class Link:
             try:
                 self._on_lost(self, "link_crashed")
             except Exception:
-                log.exception("lost_handler_failed", link=self.name)
+                link_log.lost_handler_failed(self.name)
         self._spawn(self._run(after_crash=True))
 
     async def _run(self, after_crash: bool = False) -> None:
@@ -279,14 +273,7 @@ class Link:
             conn.rotate_at = conn.opened_at + self._rotate_after
         self.latest_id = conn.tid
         self.tap.opened(conn.tid, rotation, reconnect)
-        log.info(
-            "connection_opened",
-            link=self.name,
-            transport=conn.tid,
-            url=self.url,
-            rotation=rotation,
-            reconnect=reconnect,
-        )
+        link_log.opened(self.name, conn.tid, self.url, rotation=rotation, reconnect=reconnect)
         try:
             texts = self._on_connected(self)
         except Exception:
@@ -314,13 +301,7 @@ class Link:
         self._all.discard(conn)
 
     def _lost(self, conn: Transport, reason: str) -> None:
-        log.warning(
-            "connection_lost",
-            link=self.name,
-            transport=conn.tid,
-            reason=reason,
-            summary=f"{self.name}: connection lost ({reason})",
-        )
+        link_log.lost(self.name, conn.tid, reason)
         if self._current is conn:
             self._current = None
         self.tap.lost(conn.tid, reason)
@@ -382,18 +363,13 @@ class Link:
         self.tap.promoted(old.tid if old is not None else 0, new.tid)
         if old is not None:
             old.close("rotated")
-        log.info(
-            "connection_rotated",
-            link=self.name,
-            old_transport=old.tid if old is not None else 0,
-            new_transport=new.tid,
-            ready=new.ready.done(),
-            overlap=round(loop.time() - new.opened_at, 3),
-        )
+        overlap = round(loop.time() - new.opened_at, 3)
+        old_tid = old.tid if old is not None else 0
+        link_log.rotated(self.name, old_tid, new.tid, ready=new.ready.done(), overlap=overlap)
 
     def _rotation_failed(self, old: Transport, reason: str) -> Transport:
         self._replacement = None
         delay = self._backoff.next_delay()
         old.rotate_at = asyncio.get_running_loop().time() + delay
-        log.warning("rotation_failed", link=self.name, reason=reason, retry_in=round(delay, 3))
+        link_log.rotation_failed(self.name, reason, round(delay, 3))
         return old

@@ -139,7 +139,12 @@ class Transport(WSListener):
             self._on_frame(self.owner, self.tid, data, receive_ns)
         except Exception:
             # The owner's bug must not tear the connection down; say so loudly instead.
-            log.exception("frame_handler_failed", link=self.owner.name, transport=self.tid)
+            log.exception(
+                "frame_handler_failed",
+                link=self.owner.name,
+                transport=self.tid,
+                summary=f"{self.owner.name}: handling a frame failed; the connection stays up",
+            )
 
     def _continue(self, frame: WSFrame) -> None:
         if self._fragments is None:  # a continuation without a start: nothing to attach to

@@ -261,7 +261,10 @@ class Recorder:
         except RecordingError as exc:
             self._fail(str(exc))
         except Exception as exc:  # a bug here must cost the recording, never the collection
-            log.exception("recording_write_crashed")
+            log.exception(
+                "recording_write_crashed",
+                summary=f"Writing the recording under {self.root} crashed",
+            )
             self._fail(f"the recorder crashed ({exc!r})")
 
     def _write(self, batches: dict[str, list[Pending]]) -> None:

@@ -18,7 +18,12 @@ log = structlog.get_logger(__name__)
 
 def close_session(venue: str, session: ClientSession, reason: str) -> None:
     """Close ``session`` the way a venue drops a client: a close frame naming ``reason``."""
-    log.info("simulator_closing_session", venue=venue, reason=reason)
+    log.info(
+        "simulator_closing_session",
+        venue=venue,
+        reason=reason,
+        summary=f"simulated {venue} closes a client connection ({reason})",
+    )
     session.close(WSCloseCode.GOING_AWAY, reason)
 
 
@@ -117,7 +122,11 @@ class Connections:
                 self.personality.on_text(self, session, text, now)
             except Exception:  # a bug in a personality must not kill the connection
                 self.malformed_messages += 1
-                log.exception("simulator_handler_failed", venue=self.name)
+                log.exception(
+                    "simulator_handler_failed",
+                    venue=self.name,
+                    summary=f"simulated {self.name} failed to handle a client message",
+                )
         elif msg_type == WSMsgType.PING:
             if self._heeds(session, msg_type, now):
                 session.transport.send_pong(frame.get_payload_as_bytes())
@@ -145,7 +154,12 @@ class Connections:
 
     def count_malformed(self, reason: str) -> None:
         self.malformed_messages += 1
-        log.info("simulator_malformed_client_message", venue=self.name, reason=reason)
+        log.info(
+            "simulator_malformed_client_message",
+            venue=self.name,
+            reason=reason,
+            summary=f"simulated {self.name} got a message it does not accept ({reason})",
+        )
 
     def close_session(self, session: ClientSession, reason: str) -> None:
         close_session(self.name, session, reason)

@@ -12,6 +12,7 @@ from data_collector.simulator.book import VenueBook
 from data_collector.simulator.connections import close_session
 from data_collector.simulator.push import Pusher
 from data_collector.simulator.session import ClientSession
+from data_collector.wording import plural
 
 log = structlog.get_logger(__name__)
 
@@ -73,14 +74,24 @@ class Faults:
 
     def disconnect_all(self) -> None:
         """Abort every client's TCP connection: no close frame, no flush."""
-        log.info("simulator_disconnect_all", venue=self.name, sessions=len(self.sessions))
+        log.info(
+            "simulator_disconnect_all",
+            venue=self.name,
+            sessions=len(self.sessions),
+            summary=f"simulated {self.name} drops {plural(len(self.sessions), 'connection')}",
+        )
         for session in tuple(self.sessions):
             session.transport.disconnect(graceful=False)
 
     def stall(self, seconds: float) -> None:
         """Go silent for ``seconds``: no pushes, no replies, no pongs; TCP stays open."""
         self._stalled_until = time.monotonic() + seconds
-        log.info("simulator_stall", venue=self.name, seconds=seconds)
+        log.info(
+            "simulator_stall",
+            venue=self.name,
+            seconds=seconds,
+            summary=f"simulated {self.name} goes silent for {seconds:g} s",
+        )
 
     def stalled_at(self, now: float) -> bool:
         return now < self._stalled_until
@@ -114,7 +125,13 @@ class Faults:
         notified = tuple(self.sessions)
         for session in notified:
             session.send_text(self.book.personality.restart_notice(session))
-        log.info("simulator_restart_notice", venue=self.name, sessions=len(notified))
+        log.info(
+            "simulator_restart_notice",
+            venue=self.name,
+            sessions=len(notified),
+            summary=f"simulated {self.name} announces a restart to "
+            f"{plural(len(notified), 'connection')}",
+        )
         if close_after is not None and notified:
             self._notices += 1
             self._pending_closes[self._notices] = asyncio.get_running_loop().call_later(

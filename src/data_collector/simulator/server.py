@@ -116,7 +116,11 @@ class VenueServer:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             except TimeoutError:
-                log.warning("simulator_close_slow", venue=self.name)
+                log.warning(
+                    "simulator_close_slow",
+                    venue=self.name,
+                    summary=f"simulated {self.name}: clients still connected 2 s after closing",
+                )
             self._server = None
         log.info(
             "simulator_venue_stopped", venue=self.name, summary=f"simulated {self.name} stopped"
@@ -163,7 +167,11 @@ class VenueServer:
             try:
                 self._tick(now, elapsed, housekeeping_due)
             except Exception:  # keep serving: one bad tick must not end the simulation
-                log.exception("simulator_tick_failed", venue=self.name)
+                log.exception(
+                    "simulator_tick_failed",
+                    venue=self.name,
+                    summary=f"simulated {self.name}: a push tick failed; serving goes on",
+                )
             if housekeeping_due:
                 next_housekeeping = now + HOUSEKEEPING_INTERVAL
 
