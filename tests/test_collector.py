@@ -19,8 +19,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from data_collector.analytics.records import RecordConsumer, Summary
-from data_collector.collector import Collector, run_until_stopped
+from data_collector.collector import Collector
 from data_collector.lifecycle import TaskFailure
+from data_collector.runner import run_until_stopped
 from data_collector.simulator import Simulator, pairs_for
 from tests.cli_process import free_port, get_health
 from tests.helpers import (

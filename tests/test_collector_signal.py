@@ -10,7 +10,7 @@ import signal
 import pytest
 import structlog
 
-from data_collector.collector import _on_signal
+from data_collector.runner import _on_signal
 
 
 async def test_the_stop_event_is_set_before_the_signal_is_logged() -> None:

@@ -350,7 +350,7 @@ class _ReportStream:
 
 
 def _collect(config: Config, args: argparse.Namespace, replay: ReplayOptions | None) -> int:
-    from data_collector.collector import EXIT_STARTUP_FAILED, run_collector
+    from data_collector.runner import EXIT_STARTUP_FAILED, run_collector
 
     def run() -> int:
         if replay is not None:

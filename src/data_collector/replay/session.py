@@ -16,7 +16,7 @@ import asyncio
 import msgspec
 import structlog
 
-from data_collector.collector import Collector, run_until_stopped
+from data_collector.collector import Collector
 from data_collector.config import Config
 from data_collector.config_schema import AlertsConfig, RecordConfig
 from data_collector.lifecycle import run_on_uvloop
@@ -28,6 +28,7 @@ from data_collector.replay.links import ReplayLinks
 from data_collector.replay.options import ReplayOptions
 from data_collector.replay.runner import Replayer, ReplayReport, VirtualClock, Window
 from data_collector.replay.ticks import Grid
+from data_collector.runner import run_until_stopped
 
 log = structlog.get_logger("data_collector.replay")
 
