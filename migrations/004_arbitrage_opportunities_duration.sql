@@ -1,11 +1,14 @@
 -- arbitrage_opportunities.duration_s: a plain column kept equal to closed_at - opened_at by a
--- trigger, instead of a generated column.
+-- trigger, instead of a generated column; max_at and last_seen_at may be left out.
 --
 -- A generated column refuses any INSERT that names it ("cannot insert a non-DEFAULT value"),
 -- even with NULL, so an analyst's script (or a restore, or a copy between databases) that
 -- writes every column of the table failed. The trigger accepts such a row and stores the true
 -- duration whatever value it named: NULL while open, closed_at - opened_at once closed.
 -- The values already stored stay as they are (they were computed the same way).
+-- A row that leaves out max_at (the tick of the maximum) or last_seen_at (the last tick seen
+-- open), columns the collector always writes, gets the opening tick, and the closing tick
+-- (or the maximum) for last_seen_at, instead of a NOT NULL error.
 -- Running this file again does nothing new.
 
 DO $migration$
@@ -22,6 +25,9 @@ CREATE OR REPLACE FUNCTION arbitrage_opportunities_duration() RETURNS trigger
 LANGUAGE plpgsql AS $function$
 BEGIN
     NEW.duration_s := EXTRACT(EPOCH FROM NEW.closed_at - NEW.opened_at);
+    NEW.max_at := coalesce(NEW.max_at, NEW.opened_at);
+    NEW.last_seen_at := coalesce(
+        NEW.last_seen_at, greatest(NEW.max_at, coalesce(NEW.closed_at, NEW.opened_at)));
     RETURN NEW;
 END
 $function$;

@@ -115,6 +115,25 @@ async def test_a_hand_built_row_may_name_duration_s_and_gets_the_true_one(migrat
         await conn.close()
 
 
+async def test_a_hand_built_row_may_leave_out_max_at_and_last_seen_at(migrated) -> None:
+    """The issue names neither column: a row written from its list alone is taken."""
+    insert = HAND_BUILT.replace(", max_at, last_seen_at", "").replace("$2, $2, 3, $5", "3, $5")
+    conn = await asyncpg.connect(migrated.dsn)
+    try:
+        await conn.execute(insert, "BTC", T0, T0 + timedelta(seconds=9), None, "converged")
+        await conn.execute(insert, "ETH", T0, None, None, None)
+        rows = await conn.fetch(
+            "SELECT symbol_base, max_at, last_seen_at, duration_s"
+            " FROM arbitrage_opportunities ORDER BY 1"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [
+        ("BTC", T0, T0 + timedelta(seconds=9), Decimal(9)),
+        ("ETH", T0, T0, None),
+    ]
+
+
 async def test_states_only_move_forward(migrated, tmp_path, pg_wait) -> None:
     writer = TableWriter(migrated.dsn, OPPORTUNITIES, spill_dir=tmp_path, max_buffer_rows=100)
     await writer.start()
