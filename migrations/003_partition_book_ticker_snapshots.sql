@@ -5,7 +5,7 @@
 -- The rows of the plain table are not copied: the old table itself is attached as one
 -- partition, book_ticker_snapshots_legacy, covering its whole days [first day, last day + 1).
 -- Its unique and "timestamp" indexes match the parent's and are attached as they are, so the
--- conversion costs one validating scan, not a rewrite (bench/migration_bench.py: 10 million
+-- conversion costs one validating scan, not a rewrite (bench/storage_bench.py: 10 million
 -- rows). Archive and retention treat its days like any other day.
 --
 -- What changes for users: "id" keeps its values and its sequence but is no longer a primary

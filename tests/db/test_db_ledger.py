@@ -11,9 +11,11 @@ import asyncpg
 import pytest
 
 from db.ledger import COLUMNS, OPPORTUNITIES, close_orphans, encode_ledger_rows
+from db.migrations import default_migrations_dir
 from db.writer import TableWriter
 
 T0 = datetime(2030, 1, 1, 12, tzinfo=UTC)
+MIGRATION_004 = "004_arbitrage_opportunities_duration"
 
 
 def state(
@@ -70,6 +72,66 @@ async def test_the_migration_creates_the_contract_columns(migrated) -> None:
     for name in ("buy_price_at_max", "sell_price_at_max", "size_at_max", "max_profit_quote"):
         assert types[name] == "numeric"
     assert types["closed_at"] == "timestamp with time zone"
+
+
+#: a row as an analyst's script writes it: every column the issue names, duration_s included
+HAND_BUILT = """
+INSERT INTO arbitrage_opportunities (symbol_base, symbol_quote, buy_exchange, sell_exchange,
+    opened_at, closed_at, duration_s, open_net_pct, max_net_pct, max_gross_pct,
+    buy_price_at_max, sell_price_at_max, size_at_max, max_profit_quote, max_at, last_seen_at,
+    ticks, close_reason)
+VALUES ($1, 'USDT', 'mexc', 'okx', $2, $3, $4, 5.5, 6.0, 6.2, '100.0', '106.5', '2', '12.6',
+        $2, $2, 3, $5)
+"""
+
+
+async def test_a_hand_built_row_may_name_duration_s_and_gets_the_true_one(migrated) -> None:
+    conn = await asyncpg.connect(migrated.dsn)
+    try:
+        closed = T0 + timedelta(seconds=9)
+        await conn.execute(HAND_BUILT, "BTC", T0, closed, Decimal(9), "converged")
+        await conn.execute(HAND_BUILT, "ETH", T0, None, None, None)
+        # a value that disagrees with the times is corrected, not stored
+        await conn.execute(HAND_BUILT, "SOL", T0, closed, Decimal(1), "stale")
+        durations = dict(
+            await conn.fetch(
+                "SELECT symbol_base, duration_s FROM arbitrage_opportunities ORDER BY 1"
+            )
+        )
+        assert durations == {"BTC": Decimal(9), "ETH": None, "SOL": Decimal(9)}
+        # an update that closes a row computes its duration too
+        await conn.execute(
+            "UPDATE arbitrage_opportunities SET closed_at = $1, close_reason = 'shutdown'"
+            " WHERE symbol_base = 'ETH'",
+            T0 + timedelta(seconds=4),
+        )
+        ended = "SELECT duration_s FROM arbitrage_opportunities WHERE symbol_base = 'ETH'"
+        assert await conn.fetchval(ended) == Decimal(4)
+        # migration 004 run again changes nothing
+        await conn.execute((default_migrations_dir() / f"{MIGRATION_004}.sql").read_text())
+        await conn.execute(HAND_BUILT, "ADA", T0, closed, None, "converged")
+        assert await conn.fetchval(ended.replace("ETH", "ADA")) == Decimal(9)
+    finally:
+        await conn.close()
+
+
+async def test_a_hand_built_row_may_leave_out_max_at_and_last_seen_at(migrated) -> None:
+    """The issue names neither column: a row written from its list alone is taken."""
+    insert = HAND_BUILT.replace(", max_at, last_seen_at", "").replace("$2, $2, 3, $5", "3, $5")
+    conn = await asyncpg.connect(migrated.dsn)
+    try:
+        await conn.execute(insert, "BTC", T0, T0 + timedelta(seconds=9), None, "converged")
+        await conn.execute(insert, "ETH", T0, None, None, None)
+        rows = await conn.fetch(
+            "SELECT symbol_base, max_at, last_seen_at, duration_s"
+            " FROM arbitrage_opportunities ORDER BY 1"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [
+        ("BTC", T0, T0 + timedelta(seconds=9), Decimal(9)),
+        ("ETH", T0, T0, None),
+    ]
 
 
 async def test_states_only_move_forward(migrated, tmp_path, pg_wait) -> None:
