@@ -23,6 +23,7 @@ from data_collector.collector import Collector
 from data_collector.lifecycle import TaskFailure
 from data_collector.runner import run_until_stopped
 from data_collector.simulator import Simulator, pairs_for
+from data_collector.wording import plural
 from tests.cli_process import free_port, get_health
 from tests.helpers import (
     GATE_FEE,
@@ -398,7 +399,10 @@ async def test_a_run_that_lost_rows_exits_one_and_says_how_many_and_why(
     [stopped] = [e for e in events if e["event"] == "collector_stopped"]
     lost = sum(e["rows"] for e in events if e["event"] == "writer_dropped")
     assert stopped["level"] == "error" and stopped["rows_lost"] == lost > 0
-    assert stopped["summary"].startswith(f"Collector stopped: {lost} rows were lost ({lost} ")
+    was = "was" if lost == 1 else "were"
+    assert stopped["summary"].startswith(
+        f"Collector stopped: {plural(lost, 'row')} {was} lost ({lost} "
+    )
     assert f"spilling to {spill_dir} failed" in stopped["summary"]
     assert "cleanly" not in json.dumps(events)
 
@@ -591,5 +595,6 @@ async def test_a_crashed_writer_loop_stops_the_run_and_counts_what_it_could_not_
     lost = sum(e["rows"] for e in events(logs, "writer_dropped"))
     assert stopped["rows_lost"] == lost > 0  # rows it could neither write nor spill: counted
     assert stopped["summary"].startswith(
-        f"Collector stopped: task {spiller} crashed (MemoryError); {lost} rows were lost ("
+        f"Collector stopped: task {spiller} crashed (MemoryError); {plural(lost, 'row')} "
+        f"{'was' if lost == 1 else 'were'} lost ("
     )

@@ -17,7 +17,7 @@ from data_collector.config import Config
 from data_collector.database_target import database_target
 from data_collector.storage_job import maintenance_settings
 from data_collector.tabular import render
-from data_collector.wording import plural
+from data_collector.wording import noun_for, plural
 
 if TYPE_CHECKING:
     from db.maintenance import MaintenanceReport
@@ -54,7 +54,8 @@ def archive_report_lines(config: Config, report: MaintenanceReport, today: str) 
         where = f"  {day.table} {day.day}:"
         if day.verified:
             lines.append(
-                f"{where} {day.source_rows:,} rows verified ({day.new_rows:,} written now) in "
+                f"{where} {day.source_rows:,} {noun_for(day.source_rows, 'row')} verified "
+                f"({day.new_rows:,} written now) in "
                 f"{plural(len(day.files), 'file')}, {day.bytes:,} bytes"
             )
         elif day.status == "not_ready":

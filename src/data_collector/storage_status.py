@@ -42,7 +42,9 @@ def archive_lines(config: Config) -> list[str]:
         else "disabled (run.py --archive exports now)"
     )
     keep = config.database.retention_days
-    retention = f"{keep} days kept in PostgreSQL" if keep else "PostgreSQL keeps everything"
+    retention = (
+        f"{plural(keep, 'day')} kept in PostgreSQL" if keep else "PostgreSQL keeps everything"
+    )
     lines = [f"Archive ({config.archive_dir}): {state}; {retention}"]
     if not config.archive_dir.is_dir():
         return [*lines, "  empty (nothing exported yet)"]

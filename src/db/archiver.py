@@ -29,6 +29,7 @@ import asyncpg
 import duckdb
 import structlog
 
+from data_collector.wording import plural
 from db import archive_duck
 from db.archive_layout import ArchiveLayout, DayManifest, run_id
 from db.archive_schema import ArchivedTable, Column, archived_columns, pg_fingerprint, quote
@@ -187,8 +188,8 @@ class Archiver:
             new_rows=new_rows,
             files=len(files),
             bytes=size,
-            summary=f"[ARCHIVE] {spec.name} {day}: {source.rows} rows verified in "
-            f"{len(files)} files ({size} bytes), {new_rows} written now",
+            summary=f"[ARCHIVE] {spec.name} {day}: {plural(source.rows, 'row')} verified in "
+            f"{plural(len(files), 'file')} ({size} bytes), {new_rows} written now",
         )
         return DayOutcome(
             spec.name, day, "exported", source.rows, new_rows, files=files, bytes=size
