@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="how --query and --report print: text (aligned tables, the default), csv "
         "(--query: a header row, then the rows; --report: one section per table, each with "
-        "its header row) or json (--query: a list of objects; --report: one document)",
+        "its header row) or json (--query: a list of objects, exact decimals as strings; "
+        "--report: one document)",
     )
     _report_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
