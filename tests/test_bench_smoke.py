@@ -17,7 +17,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from bench import ext_base, ext_naive, ingest, report_bench
+from bench import ext_base, ext_naive, hotpath, ingest, report_bench
 from bench.__main__ import make_plan, section_of, summary_line, targets, with_section
 from bench.latency import join
 from bench.proto import wait_for_count
@@ -127,6 +127,19 @@ async def test_ingest_run_of_this_project_decodes_every_frame(tmp_path: Path) ->
     assert run.quotes_match
     assert len(run.rates) == 2 and all(rate > 1_000 for rate in run.rates)
     assert len(run.digest) == 8
+
+
+async def test_hotpath_feeds_every_venues_flood_frames_into_the_cache_at_every_stage() -> None:
+    """bench.hotpath: each venue's flood frames (MEXC's binary protobuf ones too) reach the
+    cache as accepted updates in every block of the stages that go that far."""
+    runs = await hotpath.measure(list(PERSONALITIES), frames=150, rounds=2, pairs=7)
+    assert [r.venue for r in runs] == list(PERSONALITIES)
+    for r in runs:
+        assert r.accepted == r.fed == 2 * 150 * 2, r.venue
+        assert all(len(r.ns[stage]) == 2 for stage in hotpath.STAGES)
+        assert all(ns > 0 for stage in hotpath.STAGES for ns in r.ns[stage])
+        assert r.frame_bytes > 50
+    assert "NOT every frame" not in hotpath.report(runs)
 
 
 def test_the_report_case_owns_its_section_of_results() -> None:
