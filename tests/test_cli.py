@@ -226,13 +226,17 @@ def test_a_simulated_run_is_recorded_then_replayed_at_full_speed(tmp_path: Path)
     cfg = write_config(tmp_path, "monitoring: {enabled: false}\n")
     common = ("--config", str(cfg), "--dry-run", "--symbols", "BTC/USDT,ETH/USDT")
     common += ("--log-format", "json")
-    live = run_cli(*common, "--simulate", "--record", "rec", "--duration", "3.5", cwd=tmp_path)
+    home = {"HOME": str(tmp_path / "home")}  # --record=~/rec: no shell expands that ~
+    live = run_cli(
+        *common, "--simulate", "--record=~/rec", "--duration", "3.5", cwd=tmp_path, env=home
+    )
     assert live.returncode == 0, live.stderr[-2000:]
     recorded = [json.loads(line) for line in live.stdout.splitlines()]
     [closed] = [e for e in recorded if e["event"] == "recording_closed"]
-    assert closed["dir"] == str(tmp_path / "rec") and closed["records"] > 0
-    assert sorted(p.name for p in (tmp_path / "rec").iterdir()) == sorted(VENUES)
-    replay = run_cli(*common, "--replay", "rec", "--speed", "max", cwd=tmp_path)
+    rec = tmp_path / "home" / "rec"
+    assert closed["dir"] == str(rec) and closed["records"] > 0
+    assert sorted(p.name for p in rec.iterdir()) == sorted(VENUES)
+    replay = run_cli(*common, "--replay=~/rec", "--speed", "max", cwd=tmp_path, env=home)
     assert replay.returncode == 0, replay.stderr[-2000:]
     replayed = [json.loads(line) for line in replay.stdout.splitlines()]
     [finished] = [e for e in replayed if e["event"] == "replay_finished"]

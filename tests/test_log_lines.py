@@ -177,9 +177,11 @@ def test_a_dry_run_its_recording_and_the_replay_print_sentences(tmp_path: Path) 
     )
     common = ("--config", str(config), "--dry-run", "--symbols", "BTC/USDT,ETH/USDT")
     live = _run(*common, "--simulate", "--record", "rec", "--duration", "2.5", cwd=tmp_path)
-    _assert_sentences(live, "[SNAPSHOT #001]", "[ANALYTICS] Market Health", "Recording closed")
+    # "[SNAPSHOT #": a slow start-up's first tick finds no live quote yet ("No live quotes
+    # yet"), so the first captured one is #002
+    _assert_sentences(live, "[SNAPSHOT #", "[ANALYTICS] Market Health", "Recording closed")
     replayed = _run(*common, "--replay", "rec", "--speed", "max", cwd=tmp_path)
-    _assert_sentences(replayed, "Replay finished", "[SNAPSHOT #001]")
+    _assert_sentences(replayed, "Replay finished", "[SNAPSHOT #")
 
 
 @pytest.mark.timeout(120)

@@ -254,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_duration(args.duration)
         args.report_options = report_options(args, datetime.now(UTC))
         if args.record is not None:
-            config.record = RecordConfig(enabled=True, dir=os.path.abspath(args.record))
+            record_dir = os.path.abspath(os.path.expanduser(args.record))  # as --replay reads it
+            config.record = RecordConfig(enabled=True, dir=record_dir)
         replay = _replay_options(args, config)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)

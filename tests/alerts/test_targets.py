@@ -22,6 +22,12 @@ SECRET = "S3cr3tT0k3n"
         (f"json://user:{SECRET}@127.0.0.1:8080/hook/{SECRET}", "json://127.0.0.1"),
         (f"jsons://hooks.example.com/{SECRET}?token={SECRET}", "jsons://hooks.example.com"),
         (f"json://localhost/{SECRET}", "json://localhost"),
+        # tokens with dots where a host would be: a Pushbullet access token, a JWT
+        (f"pbul://o.{SECRET}9aB3xYz", "pbul://***"),
+        (f"pbul://o.{SECRET}/device", "pbul://***"),
+        (f"json://eyJhbGciOi.eyJzdWIiOi.{SECRET}/hook", "json://***"),
+        (f"ntfys://ntfy.sh/{SECRET}", "ntfys://ntfy.sh"),
+        (f"json://xn--bcher-kva.example/{SECRET}", "json://xn--bcher-kva.example"),
         (f"JSON://[::1]:99/{SECRET}", "json://::1"),
         ("not a url", "?://***"),
     ],

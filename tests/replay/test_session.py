@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 import pytest
 import pytest_asyncio
+import zstandard
 from structlog.testing import capture_logs
 
 from data_collector.analytics.records import (
@@ -27,7 +28,21 @@ from data_collector.cache import VenueStats
 from data_collector.collector import Collector
 from data_collector.config import Config, load_config
 from data_collector.pairs import Pair
-from data_collector.recording.format import FRAME, TICK, TICK_PAYLOAD
+from data_collector.recording.format import (
+    BLOCK_HEAD,
+    CLOCK_SNAPSHOT,
+    ENDED,
+    FRAME,
+    RECORD_HEAD,
+    SEGMENT,
+    SEGMENT_HEAD,
+    TICK,
+    TICK_PAYLOAD,
+    Record,
+    decode_block_head,
+    encode_block_head,
+    iter_records,
+)
 from data_collector.recording.reader import read_records, venue_files
 from data_collector.replay.options import resolve
 from data_collector.replay.session import ReplayCollector
@@ -203,6 +218,11 @@ def tick_of(row: tuple[Any, ...]) -> datetime:
     return row[7]
 
 
+def boundary_of(row: tuple[Any, ...]) -> int:
+    """The row's tick in ns since the epoch."""
+    return int(tick_of(row).timestamp()) * 10**9
+
+
 @pytest.mark.slow
 async def test_the_live_run_had_its_faults(live_run: LiveRun) -> None:
     """The recording is worth replaying: each fault happened and was handled live."""
@@ -289,7 +309,9 @@ async def test_a_file_cut_short_replays_up_to_the_cut_with_a_warning(
     data = last.path.read_bytes()
     last.path.write_bytes(data[: len(data) * 2 // 3])  # a crash mid-write
     kept = list(read_records("mexc", [last]))
-    cut_ns = max(r.time_ns for r in kept if r.kind == FRAME)
+    # where mexc's recording stops: its last record of any kind (a quiet venue, paused before
+    # its disconnect, records ticks and connection events after its last frame)
+    cut_ns = max(r.time_ns for r in kept if r.kind != ENDED)
     # when each tick was taken live, from the other venue's intact file
     taken = {
         TICK_PAYLOAD.unpack(r.payload)[0]: r.time_ns
@@ -300,10 +322,61 @@ async def test_a_file_cut_short_replays_up_to_the_cut_with_a_warning(
     replayed = await replay(write_config(tmp_path, UNUSED_DSN), cut_live, dry_run=True)
 
     def survives(row: tuple[Any, ...]) -> bool:
-        boundary_ns = int(tick_of(row).timestamp()) * 10**9
-        return row[0] == "gateio" or taken[boundary_ns] <= cut_ns
+        return row[0] == "gateio" or taken[boundary_of(row)] <= cut_ns
 
     assert as_stored(replayed.rows) == [r for r in live_run.rows if survives(r)]
     assert any(not survives(r) for r in live_run.rows)  # the cut did cost mexc rows
     (warning,) = events(replayed.logs, "recording_truncated")
     assert warning["file"] == str(last.path)
+
+
+def records_with_ends(raw: bytes) -> list[tuple[Record, int]]:
+    """Each record of a raw stream with the offset just after it."""
+    out, pos = [], 0
+    for record in iter_records(raw):
+        if record.kind == SEGMENT:
+            pos += SEGMENT_HEAD.size + len(record.payload)
+        else:
+            pos += RECORD_HEAD.size + len(record.link.encode()) + len(record.payload)
+        out.append((record, pos))
+    return out
+
+
+async def test_a_tick_recorded_just_before_the_recording_stops_reads_the_live_quotes(
+    live_run: LiveRun, tmp_path: Path
+) -> None:
+    """The live run ticked, then mexc's recording stops before its next frame: the replay
+    takes that tick with mexc's quotes as the live run did (the loss comes after the tick)."""
+    copy = tmp_path / "rec"
+    shutil.copytree(live_run.recording, copy)
+    last = venue_files(copy, "mexc")[-1]
+    data, raw, pos = last.path.read_bytes(), b"", 0
+    while pos < len(data):
+        compressed, size = decode_block_head(data[pos : pos + BLOCK_HEAD.size]) or (0, 0)
+        start = pos + BLOCK_HEAD.size
+        raw += zstandard.ZstdDecompressor().decompress(data[start : start + compressed], size)
+        pos = start + compressed
+    stored_ticks = {boundary_of(r) for r in live_run.rows if r[0] == "mexc"}
+    entries = records_with_ends(raw)
+    # a snapshot tick mexc's quotes were stored at, in the second half, a frame right after it
+    tick, end = next(
+        entries[i]
+        for i in range(len(entries) // 2, len(entries) - 1)
+        if entries[i][0].kind == TICK
+        and entries[i][0].flags == CLOCK_SNAPSHOT
+        and TICK_PAYLOAD.unpack(entries[i][0].payload)[0] in stored_ticks
+        and entries[i + 1][0].kind == FRAME
+    )
+    compressed = zstandard.ZstdCompressor().compress(raw[:end])
+    last.path.write_bytes(encode_block_head(len(compressed), end) + compressed)
+    boundary_ns = TICK_PAYLOAD.unpack(tick.payload)[0]
+
+    cut_live = LiveRun(live_run.rows, [], [], {}, copy)
+    replayed = await replay(write_config(tmp_path, UNUSED_DSN), cut_live, dry_run=True)
+
+    expected = [r for r in live_run.rows if r[0] == "gateio" or boundary_of(r) <= boundary_ns]
+    assert as_stored(replayed.rows) == expected
+    assert any(r[0] == "mexc" and boundary_of(r) == boundary_ns for r in expected)
+    # mexc's last frame came before the tick: its frames alone do not tell where it stopped
+    kept_frames = [r.time_ns for r, at in entries if at <= end and r.kind == FRAME]
+    assert max(kept_frames) < tick.time_ns

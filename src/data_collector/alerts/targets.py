@@ -16,7 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 HIDDEN = "***"
-_HOSTNAME = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+#: a DNS name: labels of at most 63 characters, the last one a real top-level domain (letters,
+#: or punycode). A token in the host's place may have dots too (a Pushbullet access token is
+#: ``o.`` and 32 letters and digits): its last label has digits or runs longer than any TLD.
+_HOSTNAME = re.compile(r"^([A-Za-z0-9-]{1,63}\.)+([A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
