@@ -128,6 +128,26 @@ def test_mistaken_flags_exit_2_with_one_line(
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("--status", "--simulate"), "--simulate: only when collecting, not with --status"),
+        (("--report", "--record", "rec"), "--record: only when collecting, not with --report"),
+        (("--query", "SELECT 1", "--duration", "5"), "--duration: only when collecting, not with"),
+        (("--test-alerts", "--record", "rec"), "--record: only when collecting, not with"),
+    ],
+)
+def test_a_one_shot_command_refuses_the_flags_of_a_collection(
+    tmp_path: Path, args: tuple[str, ...], shown: str
+) -> None:
+    cfg = write_config(tmp_path, "monitoring: {enabled: false}\n")
+    result = run_cli("--config", str(cfg), *args, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"config error: {shown}"), line
+    assert not (tmp_path / "rec").exists()
+
+
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
     """A directory outside pytest's tmp tree: as root, pgserver opens the embedded data

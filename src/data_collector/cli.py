@@ -269,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def check_flags(args: argparse.Namespace) -> None:
     """Flags that make no sense together: one :class:`ConfigError` line."""
+    _check_collecting_flags(args)
     if args.replay is None:
         for flag, value in (
             ("--from", args.start),
@@ -290,6 +291,28 @@ def check_flags(args: argparse.Namespace) -> None:
     ):
         if given:
             raise ConfigError(f"--replay: cannot be combined with {flag}")
+
+
+def _check_collecting_flags(args: argparse.Namespace) -> None:
+    """A one-shot command (--status, --report, ...) collects nothing: flags that shape a
+    collection are refused rather than silently ignored."""
+    commands = (
+        ("--status", args.status),
+        ("--report", args.report),
+        ("--archive", args.archive),
+        ("--query", args.query is not None),
+        ("--test-alerts", args.test_alerts),
+    )
+    command = next((flag for flag, given in commands if given), None)
+    if command is None:
+        return
+    for flag, given in (
+        ("--simulate", args.simulate),
+        ("--record", args.record is not None),
+        ("--duration", args.duration is not None),
+    ):
+        if given:
+            raise ConfigError(f"{flag}: only when collecting, not with {command}")
 
 
 def _replay_options(args: argparse.Namespace, config: Config) -> ReplayOptions | None:
