@@ -125,6 +125,8 @@ class Bybit(Venue):
     max_symbols_per_request = ARGS_PER_REQUEST
     #: no documented pacing limit for requests; the args cap is honoured by the request size
     control_budget = None
+    #: the documented period; the watchdog also pings at least every half ``silence_timeout``
+    #: (15 s with the default 30)
     ping_interval = 20.0
     max_connection_lifetime = None
 

@@ -121,7 +121,8 @@ class Okx(Venue):
     keepalive = Keepalive.PING_WHEN_IDLE
     #: OKX closes a connection after 30 s without data: ping after 20 s of silence leaves
     #: 10 s for the ping to land and the pong to return (the default ``pong_timeout``), so a
-    #: dead connection is found by the 30 s mark at the latest.
+    #: dead connection is found by the 30 s mark at the latest. The watchdog pings at least
+    #: every half ``silence_timeout`` as well: 15 s with the default 30.
     ping_interval = 20.0
     max_connection_lifetime = None
 
