@@ -176,6 +176,11 @@ class Venue(ABC):
         """The application-level keepalive text frame (None for ``Keepalive.SERVER_PINGS``)."""
         return None
 
+    def url_warning(self, url: str) -> str | None:
+        """Why ``url`` will probably not reach this venue (a retired endpoint), None when
+        nothing is known against it; the configuration check logs it as a warning."""
+        return None
+
     @abstractmethod
     def parse(self, data: bytes) -> ParseResult:
         """Decode one received frame (text or binary payload). Never raises."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -44,6 +45,8 @@ MAX_ARGS_BYTES = 64 * 1024
 PAIRS_PER_CONNECTION = 100
 UNKNOWN_INSTRUMENT = "60018"
 SERVICE_UPGRADE = "64008"
+#: OKX's former WebSocket port, closed on 2026-10-31 (the default port 443 serves instead)
+RETIRED_PORT = 8443
 
 # The cache stores times and sequences as int64: larger numbers are malformed, not a crash.
 _Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -140,6 +143,20 @@ class Okx(Venue):
 
     def ping_message(self, now: float) -> str:
         return "ping"
+
+    def url_warning(self, url: str) -> str | None:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:  # a malformed port: the connection attempt will say so
+            return None
+        host = parts.hostname or ""
+        if port == RETIRED_PORT and (host == "okx.com" or host.endswith(".okx.com")):
+            return (
+                f"OKX stopped accepting connections on port {RETIRED_PORT} on 2026-10-31; "
+                f"use the default port 443, e.g. {self.default_url}"
+            )
+        return None
 
     def _next_id(self) -> str:
         """Request ids: decimal strings counting up from 1 (OKX allows 32 alphanumerics)."""
