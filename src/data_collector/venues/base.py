@@ -125,6 +125,14 @@ class ControlBudget(msgspec.Struct, frozen=True, gc=False):
     counts_pongs: bool = False
 
 
+class ConnectBudget(msgspec.Struct, frozen=True, gc=False):
+    """At most ``attempts`` connection attempts in any window of ``per_seconds`` seconds from
+    one IP: every link of the venue shares it (the venue counts per IP, not per connection)."""
+
+    attempts: int
+    per_seconds: float
+
+
 class Venue(ABC):
     """A venue's protocol, free of I/O. One instance per venue, shared by all its connections.
 
@@ -151,6 +159,8 @@ class Venue(ABC):
     max_symbols_per_request: ClassVar[int | None] = None
     #: pacing budget for the client's control messages (None: no documented limit)
     control_budget: ClassVar[ControlBudget | None] = None
+    #: pacing budget for opening connections, shared by the venue's links (None: no limit)
+    connect_budget: ClassVar[ConnectBudget | None] = None
     keepalive: ClassVar[Keepalive] = Keepalive.PING_INTERVAL
     #: seconds between application-level pings (or of idleness before one); unused for
     #: ``Keepalive.SERVER_PINGS``

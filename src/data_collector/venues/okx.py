@@ -27,6 +27,7 @@ from data_collector.venues.base import (
     IGNORED,
     PONG,
     BudgetScope,
+    ConnectBudget,
     ControlBudget,
     Keepalive,
     Malformed,
@@ -121,6 +122,8 @@ class Okx(Venue):
     control_budget = ControlBudget(
         messages=480, per_seconds=3600.0, scope=BudgetScope.SUBSCRIPTIONS
     )
+    #: 3 connection attempts per second per IP
+    connect_budget = ConnectBudget(attempts=3, per_seconds=1.0)
     keepalive = Keepalive.PING_WHEN_IDLE
     #: OKX closes a connection after 30 s without data: ping after 20 s of silence leaves
     #: 10 s for the ping to land and the pong to return (the default ``pong_timeout``), so a
