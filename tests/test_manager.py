@@ -522,3 +522,27 @@ async def test_the_links_of_a_venue_share_its_connection_attempt_budget() -> Non
     assert len(opened) == 3
     gaps = [later - earlier for earlier, later in itertools.pairwise(opened)]
     assert min(gaps) >= 0.45, f"connections opened {gaps} s apart"
+
+
+async def test_a_venue_acking_each_symbol_is_subscribed_once_every_symbol_is_answered() -> None:
+    """OKX answers each arg of a request on its own (an ack, or 60018 for an unknown
+    instrument): the link counts as subscribed only once every arg was answered, so the
+    rejection is known before the channels are counted."""
+    pairs = PAIRS[:3]
+    async with Simulator(pairs, rate_hz=10.0, seed=5, venues=["okx"]) as sim:
+        sim.venues["okx"].reject(pairs[1])
+        manager = FeedManager(
+            QuoteCache(["okx"], pairs), {"okx": (Okx(), sim.urls["okx"])}, pairs, FAST
+        )
+        with capture_logs() as logs:
+            await manager.start()
+            try:
+                await wait_until(
+                    lambda: events(logs, "subscribed") and events(logs, "subscription_rejected"),
+                    what="the subscription and the rejection",
+                )
+            finally:
+                await manager.stop()
+    order = [e["event"] for e in logs if e["event"] in ("subscribed", "subscription_rejected")]
+    assert order == ["subscription_rejected", "subscribed"]
+    assert events(logs, "subscribed")[0]["channels"] == 2

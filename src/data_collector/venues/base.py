@@ -44,8 +44,9 @@ class SubscribeResult(msgspec.Struct, gc=False):
     """A subscribe acknowledgement: venue symbols accepted and rejected (with the reason).
 
     One SubscribeResult answers one subscribe message (the manager counts them against the
-    messages it sent), unless the venue acknowledges per symbol (OKX: one ack per arg); an ack
-    that names no symbol at all confirms its whole request.
+    messages it sent), or one symbol of it where the venue answers each symbol on its own
+    (``Venue.acks_each_symbol``: OKX, one ack or error per arg); an ack that names no symbol at
+    all confirms its whole request.
     """
 
     accepted: list[str]
@@ -154,6 +155,9 @@ class Venue(ABC):
     channel_name: ClassVar[str]
     #: most streams one connection may hold (None: no documented cap)
     max_subscriptions_per_connection: ClassVar[int | None]
+    #: the venue answers each symbol of a subscribe request on its own (OKX: one ack or 60018
+    #: per arg) rather than the request as a whole: the manager expects that many answers
+    acks_each_symbol: ClassVar[bool] = False
     #: most symbols one subscribe message may carry (None: no documented cap); the venue's
     #: ``subscribe_messages`` splits requests accordingly
     max_symbols_per_request: ClassVar[int | None] = None

@@ -111,6 +111,8 @@ class Okx(Venue):
         "https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-best-bid-offer-channel"
     )
     channel_name = CHANNEL
+    #: one ack (or one 60018 error) per arg of a subscribe request
+    acks_each_symbol = True
     #: No documented stream cap. 100 bbo-tbt streams may push up to 10,000 frames/s at peak
     #: (one every 10 ms each), which one connection and one event-loop callback keep up with;
     #: a lost connection then drops at most 100 pairs; their request (~5 KB) stays far below
@@ -259,8 +261,9 @@ def _is_bbo_arg(arg: Any) -> bool:
 
 
 def _ack(arg: Any) -> ParseResult:
-    """One ack per arg. An ack naming no instrument confirms its request as a whole; an ack
-    for another channel is not ours to count (we subscribe to nothing else)."""
+    """One ack per arg. An ack naming no instrument is counted as one answer without naming
+    what it accepted; an ack for another channel is not ours to count (we subscribe to nothing
+    else)."""
     if arg is None:
         return SubscribeResult(accepted=[], rejected=[])
     if not isinstance(arg, dict):
