@@ -324,6 +324,22 @@ def test_allowed_but_doubtful_values_give_warnings(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("wss://ws.okx.com:8443/ws/v5/public", True),
+        ("wss://wsaws.okx.com:8443/ws/v5/public", True),
+        ("wss://ws.okx.com/ws/v5/public", False),
+        ("ws://127.0.0.1:8443/ws/v5/public", False),  # a local endpoint may use any port
+    ],
+)
+def test_the_retired_okx_port_is_a_warning(tmp_path: Path, url: str, warned: bool) -> None:
+    text = f'data_collector: {{exchanges: [okx]}}\nexchanges: {{okx: {{websocket_url: "{url}"}}}}'
+    warnings = dict(config_warnings(load_config(write(tmp_path, text), env={})))
+    message = warnings.get("exchanges.okx.websocket_url", "")
+    assert ("port 8443" in message and "wss://ws.okx.com/ws/v5/public" in message) is warned
+
+
+@pytest.mark.parametrize(
     ("text", "warning"),
     [
         ("database: {retention_days: 30}", "dropped from PostgreSQL for good, without a copy"),

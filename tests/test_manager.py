@@ -7,6 +7,7 @@ numbering updates afresh on every new connection."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections import defaultdict
@@ -25,9 +26,10 @@ from data_collector.feeds import preview
 from data_collector.manager import FeedManager, shard
 from data_collector.pairs import Pair
 from data_collector.simulator import Simulator
-from data_collector.venues.base import QuoteUpdate
+from data_collector.venues.base import ConnectBudget, QuoteUpdate
 from data_collector.venues.gateio import GateIO
 from data_collector.venues.mexc import Mexc
+from data_collector.venues.okx import Okx
 from tests.helpers import wait_until
 
 VENUES = ("mexc", "gateio")
@@ -495,3 +497,52 @@ async def test_rotation_to_a_connection_with_restarted_sequences() -> None:
         assert cache.stats["gateio"].reconnects == 0
         # nothing was thrown away as stale: the restarted numbering was expected
         assert cache.stats["gateio"].dropped_stale == 0
+
+
+class _OnePairPerLinkOkx(Okx):
+    """OKX with one pair per connection and room for one connection attempt per 0.5 s (the
+    gate's share of 2), so that its three links must take turns."""
+
+    max_subscriptions_per_connection = 1
+    connect_budget = ConnectBudget(attempts=2, per_seconds=0.5)
+
+
+async def test_the_links_of_a_venue_share_its_connection_attempt_budget() -> None:
+    pairs = PAIRS[:3]
+    async with Simulator(pairs, rate_hz=10.0, seed=5, venues=["okx"]) as sim:
+        cache = QuoteCache(["okx"], pairs)
+        venues = {"okx": (_OnePairPerLinkOkx(), sim.urls["okx"])}
+        manager = FeedManager(cache, venues, pairs, FAST)
+        await manager.start()
+        try:
+            assert await manager.wait_until_flowing(5.0)
+            opened = sorted(s.connected_at for s in sim.venues["okx"].sessions)
+        finally:
+            await manager.stop()
+    assert len(opened) == 3
+    gaps = [later - earlier for earlier, later in itertools.pairwise(opened)]
+    assert min(gaps) >= 0.45, f"connections opened {gaps} s apart"
+
+
+async def test_a_venue_acking_each_symbol_is_subscribed_once_every_symbol_is_answered() -> None:
+    """OKX answers each arg of a request on its own (an ack, or 60018 for an unknown
+    instrument): the link counts as subscribed only once every arg was answered, so the
+    rejection is known before the channels are counted."""
+    pairs = PAIRS[:3]
+    async with Simulator(pairs, rate_hz=10.0, seed=5, venues=["okx"]) as sim:
+        sim.venues["okx"].reject(pairs[1])
+        manager = FeedManager(
+            QuoteCache(["okx"], pairs), {"okx": (Okx(), sim.urls["okx"])}, pairs, FAST
+        )
+        with capture_logs() as logs:
+            await manager.start()
+            try:
+                await wait_until(
+                    lambda: events(logs, "subscribed") and events(logs, "subscription_rejected"),
+                    what="the subscription and the rejection",
+                )
+            finally:
+                await manager.stop()
+    order = [e["event"] for e in logs if e["event"] in ("subscribed", "subscription_rejected")]
+    assert order == ["subscription_rejected", "subscribed"]
+    assert events(logs, "subscribed")[0]["channels"] == 2

@@ -189,6 +189,10 @@ def config_warnings(config: Config) -> Iterator[tuple[str, str]]:
                 "(thresholds are fractions: 0.05 = 5 %)",
             )
     yield from _retention_warnings(config)
+    for name in dc.exchanges:
+        problem = VENUES[name].url_warning(config.exchanges[name].websocket_url)
+        if problem:
+            yield f"exchanges.{name}.websocket_url", problem
     silence = dc.connection.silence_timeout
     # the venue's ping period: ours (MEXC, Gate, OKX, Bybit) or the server's (Binance)
     slower = [

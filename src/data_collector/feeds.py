@@ -2,8 +2,9 @@
 cache, and the subscription bookkeeping of every transport.
 
 Subscription bookkeeping per transport: a transport is *subscribed* once it got as many
-acknowledgements as it sent subscribe messages, or once every symbol it asked for was named
-as accepted (Gate's success ack may name no pair at all, MEXC's names every channel).
+acknowledgements as it sent subscribe messages (as it asked for symbols, where the venue
+answers each symbol: OKX), or once every symbol it asked for was named as accepted (Gate's
+success ack may name no pair at all, MEXC's names every channel).
 Rejected symbols are reported once and never subscribed again, not even after reconnects.
 A venue may refuse a whole multi-pair request because of one bad pair: when all acks are in,
 one of them rejected pairs and the accepted ones do not cover the rest, the rest is asked for
@@ -226,7 +227,7 @@ class LinkFeed:
         subs.recheck = False
         missing = [s for s in self.symbols if s not in subs.accepted]
         messages = self.vf.venue.subscribe_messages(missing, time.time())
-        subs.sent += link.send_subscriptions(messages, tid)
+        subs.sent += self._answers_due(missing, link.send_subscriptions(messages, tid))
         log.info(
             "resubscribing",
             exchange=self.vf.name,
@@ -235,6 +236,13 @@ class LinkFeed:
             channels=len(missing),
             summary=f"{self.vf.name}: {link.name} asks again for {plural(len(missing), 'channel')}",
         )
+
+    def _answers_due(self, symbols: list[str], messages: int) -> int:
+        """Acknowledgements to expect for ``messages`` subscribe messages asking for
+        ``symbols``: one per message, or one per symbol where the venue answers each."""
+        if self.vf.venue.acks_each_symbol and messages:
+            return len(symbols)
+        return messages
 
     def _ready(self, link: Link, tid: int) -> None:
         """Confirm the transport to its link; when it took the pairs over, their sequences
@@ -275,7 +283,7 @@ class LinkFeed:
             self._stats.reconnects += link.reconnects - self._seen_reconnects
             self._seen_reconnects = link.reconnects
         messages = self.vf.venue.subscribe_messages(self.symbols, time.time())
-        self._subs[tid] = _Subs(sent=len(messages))
+        self._subs[tid] = _Subs(sent=self._answers_due(self.symbols, len(messages)))
         self._unready.intersection_update(keep)
         self._unready.add(tid)
         return messages

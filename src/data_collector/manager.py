@@ -3,7 +3,8 @@
 Each venue's pairs are sharded over as many :class:`~data_collector.connection.Link` objects
 as its ``max_subscriptions_per_connection`` needs (balanced: 35 MEXC pairs -> 18 + 17). Each
 link is opened with the venue's declared keepalive style, control-message budget and
-connection lifetime. Its callbacks (frame routing, subscription bookkeeping) are a
+connection lifetime; a venue's links share its connection-attempt budget (``connect_budget``).
+Its callbacks (frame routing, subscription bookkeeping) are a
 :class:`~data_collector.feeds.LinkFeed`.
 
 Links are built by a :data:`LinkFactory`: live ones by default, tapped ones for a recording
@@ -21,6 +22,7 @@ import structlog
 
 from data_collector.cache import QuoteCache
 from data_collector.connection import ConnectionSettings, Link, keepalive_for
+from data_collector.connection.backoff import ConnectGate
 from data_collector.feeds import LinkFeed, VenueFeed
 from data_collector.pairs import Pair
 from data_collector.venues.base import Venue
@@ -67,7 +69,11 @@ class FeedManager:
         self.settings = settings
         self._make_link = links
         self._feeds: dict[str, VenueFeed] = {}
+        #: venue -> the connection-attempt budget its links share (venues without one: absent)
+        self._connect_gates: dict[str, ConnectGate] = {}
         for name, (venue, url) in venues.items():
+            if venue.connect_budget is not None:
+                self._connect_gates[name] = ConnectGate(venue.connect_budget)
             pair_of = {venue.symbol(p): cache.pair_index[p] for p in pairs}
             vf = VenueFeed(name, venue, url, cache.venue_index[name], pair_of, cache.stats[name])
             self._feeds[name] = vf
@@ -119,6 +125,7 @@ class FeedManager:
             on_lost=feed.on_lost,
             budget=venue.control_budget,
             counters=vf.stats,
+            connect_gate=self._connect_gates.get(vf.name),
         )
         feed.link = link
         vf.links.append(feed)

@@ -1,15 +1,23 @@
 """Reconnect pacing: capped exponential backoff with full jitter, the per-minute attempt cap,
-and a link's streak of failures."""
+a link's streak of failures, and a venue's connection-attempt budget shared by its links."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
 from structlog.testing import capture_logs
 
-from data_collector.connection.backoff import STABLE_AFTER, AttemptLimiter, Backoff, backoff_delay
+from data_collector.connection.backoff import (
+    STABLE_AFTER,
+    AttemptLimiter,
+    Backoff,
+    ConnectGate,
+    backoff_delay,
+)
 from data_collector.connection.settings import ConnectionSettings
+from data_collector.venues.base import ConnectBudget
 
 
 def test_backoff_has_full_jitter_within_capped_bounds() -> None:
@@ -60,3 +68,19 @@ def test_throttle_records_attempts_and_logs_the_wait() -> None:
     assert len(throttled) == 1
     assert throttled[0]["link"] == "test-0" and throttled[0]["limit"] == 2
     assert throttled[0]["wait"] == 58.0
+
+
+async def test_connect_gate_lets_through_its_share_of_the_budget_per_window() -> None:
+    """OKX's 3 attempts a second, scaled to 0.3 s: two go at once (80 %), the third waits for
+    the window to slide past the first."""
+    gate = ConnectGate(ConnectBudget(attempts=3, per_seconds=0.3))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    times: list[float] = []
+
+    async def attempt() -> None:
+        await gate.wait_turn()
+        times.append(loop.time() - start)
+
+    await asyncio.gather(*(attempt() for _ in range(3)))
+    assert times[1] < 0.1 and times[2] >= 0.3

@@ -3,11 +3,13 @@ personality: adding a venue to ``data_collector.venues.VENUES`` without them fai
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 import data_collector.venues as venues_package
+from data_collector.connection import ConnectionSettings, keepalive_for
 from data_collector.pairs import Pair
 from data_collector.simulator import PERSONALITIES
 from data_collector.venues import VENUES, discover, get_venue
@@ -129,3 +131,26 @@ def test_the_registry_is_every_venue_module_of_the_package() -> None:
     package = Path(venues_package.__file__).parent
     modules = {p.stem for p in package.glob("*.py")} - {"__init__", "base"}
     assert set(VENUES) == modules
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_venue_row(venue: Venue) -> list[str] | None:
+    """The cells of the README venue table's row for ``venue`` (None: no row)."""
+    for line in README.read_text().splitlines():
+        if line.startswith(f"| {venue.display_name} (`{venue.name}`) |"):
+            return [cell.strip() for cell in line.strip("|").split("|")]
+    return None
+
+
+def test_the_readme_states_the_ping_period_the_connection_layer_uses(venue: Venue) -> None:
+    """The keepalive column names the period the watchdog really pings at with the default
+    settings: the venue's interval, capped at half of ``silence_timeout``."""
+    row = _readme_venue_row(venue)
+    if row is None or venue.keepalive is Keepalive.SERVER_PINGS:
+        return
+    keepalive = keepalive_for(venue.keepalive, venue.ping_message, venue.ping_interval)
+    period = keepalive.next_ping(0.0, 0.0, ConnectionSettings().silence_timeout / 2)
+    stated = [float(n) for n in re.findall(r"(\d+(?:\.\d+)?) s\b", row[4])]
+    assert stated and stated[0] == period, f"{venue.name}: README says {row[4]!r}"

@@ -1,15 +1,20 @@
 """Reconnect pacing of a link: capped exponential backoff with full jitter, and a sliding cap
-on connection attempts per minute (a flapping venue never causes a reconnect storm)."""
+on connection attempts per minute (a flapping venue never causes a reconnect storm); and the
+venue's own limit on connection attempts per IP, shared by all of its links
+(:class:`ConnectGate`)."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections import deque
 
 import structlog
 
+from data_collector.connection.pacer import BUDGET_SHARE
 from data_collector.connection.settings import ConnectionSettings
+from data_collector.venues.base import ConnectBudget
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +47,24 @@ class AttemptLimiter:
 
     def record(self, now: float) -> None:
         self._stamps.append(now)
+
+
+class ConnectGate:
+    """A venue's connection-attempt budget per IP (OKX: 3 a second), shared by its links: an
+    attempt waits for its turn, so that links starting, rotating or reconnecting together do
+    not exceed it. Like the pacer, it uses ``BUDGET_SHARE`` of the budget (the venue counts
+    arrivals)."""
+
+    def __init__(self, budget: ConnectBudget) -> None:
+        usable = max(1, math.floor(budget.attempts * BUDGET_SHARE))
+        self._limiter = AttemptLimiter(usable, budget.per_seconds)
+
+    async def wait_turn(self) -> None:
+        """Return once an attempt may start now, and count it."""
+        loop = asyncio.get_running_loop()
+        while (wait := self._limiter.wait_time(loop.time())) > 0.0:
+            await asyncio.sleep(wait)
+        self._limiter.record(loop.time())
 
 
 class Backoff:

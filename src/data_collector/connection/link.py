@@ -33,7 +33,7 @@ from typing import Any
 
 import data_collector.connection.link_log as link_log
 from data_collector.connection.attempts import AttemptCounters, Attempts
-from data_collector.connection.backoff import Backoff
+from data_collector.connection.backoff import Backoff, ConnectGate
 from data_collector.connection.keepalive import Keepalive, watch
 from data_collector.connection.settings import ConnectionSettings, rotation_after
 from data_collector.connection.tap import NO_TAP, LinkTap
@@ -63,7 +63,8 @@ class Link:
 
     ``budget`` is the venue's control-message budget, honoured on every transport (each has its
     own pacer: the venues count per connection); ``counters`` receives every connection attempt
-    and every failed one.
+    and every failed one; ``connect_gate`` (shared by the venue's links) paces the attempts
+    within the venue's per-IP limit.
 
     Frames of a transport that is neither the current nor the replacement one (rotated out,
     or dead) are not delivered; :attr:`stray_frames` counts them. ``tap`` hears all (--record).
@@ -84,6 +85,7 @@ class Link:
         counters: AttemptCounters | None = None,
         rng: random.Random | None = None,
         tap: LinkTap | None = None,
+        connect_gate: ConnectGate | None = None,
     ) -> None:
         self.name = name
         self.url = url
@@ -96,6 +98,7 @@ class Link:
         self._on_connected = on_connected
         self._on_lost = on_lost
         self._backoff = Backoff(name, settings, rng or random.Random())
+        self._connect_gate = connect_gate
         self._current: Transport | None = None
         self._replacement: Transport | None = None
         self._all: set[Transport] = set()
@@ -257,6 +260,8 @@ class Link:
     async def _open(self, *, rotation: bool, reconnect: bool = False) -> Transport:
         """Open a transport, register it, and send the owner's subscribe texts on it."""
         loop = asyncio.get_running_loop()
+        if self._connect_gate is not None:
+            await self._connect_gate.wait_turn()
         self.attempts.started()
         conn = await connect(self.url, self._new_transport, self.settings.pong_timeout)
         if not rotation:

@@ -44,8 +44,9 @@ class SubscribeResult(msgspec.Struct, gc=False):
     """A subscribe acknowledgement: venue symbols accepted and rejected (with the reason).
 
     One SubscribeResult answers one subscribe message (the manager counts them against the
-    messages it sent), unless the venue acknowledges per symbol (OKX: one ack per arg); an ack
-    that names no symbol at all confirms its whole request.
+    messages it sent), or one symbol of it where the venue answers each symbol on its own
+    (``Venue.acks_each_symbol``: OKX, one ack or error per arg); an ack that names no symbol at
+    all confirms its whole request.
     """
 
     accepted: list[str]
@@ -125,6 +126,14 @@ class ControlBudget(msgspec.Struct, frozen=True, gc=False):
     counts_pongs: bool = False
 
 
+class ConnectBudget(msgspec.Struct, frozen=True, gc=False):
+    """At most ``attempts`` connection attempts in any window of ``per_seconds`` seconds from
+    one IP: every link of the venue shares it (the venue counts per IP, not per connection)."""
+
+    attempts: int
+    per_seconds: float
+
+
 class Venue(ABC):
     """A venue's protocol, free of I/O. One instance per venue, shared by all its connections.
 
@@ -146,11 +155,16 @@ class Venue(ABC):
     channel_name: ClassVar[str]
     #: most streams one connection may hold (None: no documented cap)
     max_subscriptions_per_connection: ClassVar[int | None]
+    #: the venue answers each symbol of a subscribe request on its own (OKX: one ack or 60018
+    #: per arg) rather than the request as a whole: the manager expects that many answers
+    acks_each_symbol: ClassVar[bool] = False
     #: most symbols one subscribe message may carry (None: no documented cap); the venue's
     #: ``subscribe_messages`` splits requests accordingly
     max_symbols_per_request: ClassVar[int | None] = None
     #: pacing budget for the client's control messages (None: no documented limit)
     control_budget: ClassVar[ControlBudget | None] = None
+    #: pacing budget for opening connections, shared by the venue's links (None: no limit)
+    connect_budget: ClassVar[ConnectBudget | None] = None
     keepalive: ClassVar[Keepalive] = Keepalive.PING_INTERVAL
     #: seconds between application-level pings (or of idleness before one); unused for
     #: ``Keepalive.SERVER_PINGS``
@@ -174,6 +188,11 @@ class Venue(ABC):
 
     def ping_message(self, now: float) -> str | None:
         """The application-level keepalive text frame (None for ``Keepalive.SERVER_PINGS``)."""
+        return None
+
+    def url_warning(self, url: str) -> str | None:
+        """Why ``url`` will probably not reach this venue (a retired endpoint), None when
+        nothing is known against it; the configuration check logs it as a warning."""
         return None
 
     @abstractmethod

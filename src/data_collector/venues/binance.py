@@ -20,6 +20,7 @@ from msgspec import UNSET
 from data_collector.pairs import Pair
 from data_collector.venues.base import (
     IGNORED,
+    ConnectBudget,
     ControlBudget,
     Keepalive,
     Malformed,
@@ -111,6 +112,8 @@ class Binance(Venue):
     #: "at most 5 incoming messages per second", PING, PONG and JSON frames alike; a connection
     #: past it is closed and an IP closed repeatedly is banned
     control_budget = ControlBudget(messages=5, per_seconds=1.0, counts_pongs=True)
+    #: at most 300 connection attempts per 5 minutes per IP
+    connect_budget = ConnectBudget(attempts=300, per_seconds=300.0)
     #: the server pings every 20 s and wants a pong within a minute; no application ping
     keepalive = Keepalive.SERVER_PINGS
     #: the server's ping period: silence well beyond it means a dead connection

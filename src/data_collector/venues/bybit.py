@@ -23,6 +23,7 @@ from data_collector.pairs import Pair
 from data_collector.venues.base import (
     IGNORED,
     PONG,
+    ConnectBudget,
     Malformed,
     ParseResult,
     QuoteUpdate,
@@ -125,6 +126,10 @@ class Bybit(Venue):
     max_symbols_per_request = ARGS_PER_REQUEST
     #: no documented pacing limit for requests; the args cap is honoured by the request size
     control_budget = None
+    #: "do not open more than 500 connections in 5 minutes" per domain
+    connect_budget = ConnectBudget(attempts=500, per_seconds=300.0)
+    #: the documented period; the watchdog also pings at least every half ``silence_timeout``
+    #: (15 s with the default 30)
     ping_interval = 20.0
     max_connection_lifetime = None
 

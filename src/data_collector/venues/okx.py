@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -26,6 +27,7 @@ from data_collector.venues.base import (
     IGNORED,
     PONG,
     BudgetScope,
+    ConnectBudget,
     ControlBudget,
     Keepalive,
     Malformed,
@@ -44,6 +46,8 @@ MAX_ARGS_BYTES = 64 * 1024
 PAIRS_PER_CONNECTION = 100
 UNKNOWN_INSTRUMENT = "60018"
 SERVICE_UPGRADE = "64008"
+#: OKX's former WebSocket port, closed on 2026-10-31 (the default port 443 serves instead)
+RETIRED_PORT = 8443
 
 # The cache stores times and sequences as int64: larger numbers are malformed, not a crash.
 _Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -107,6 +111,8 @@ class Okx(Venue):
         "https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-best-bid-offer-channel"
     )
     channel_name = CHANNEL
+    #: one ack (or one 60018 error) per arg of a subscribe request
+    acks_each_symbol = True
     #: No documented stream cap. 100 bbo-tbt streams may push up to 10,000 frames/s at peak
     #: (one every 10 ms each), which one connection and one event-loop callback keep up with;
     #: a lost connection then drops at most 100 pairs; their request (~5 KB) stays far below
@@ -118,10 +124,13 @@ class Okx(Venue):
     control_budget = ControlBudget(
         messages=480, per_seconds=3600.0, scope=BudgetScope.SUBSCRIPTIONS
     )
+    #: 3 connection attempts per second per IP
+    connect_budget = ConnectBudget(attempts=3, per_seconds=1.0)
     keepalive = Keepalive.PING_WHEN_IDLE
     #: OKX closes a connection after 30 s without data: ping after 20 s of silence leaves
     #: 10 s for the ping to land and the pong to return (the default ``pong_timeout``), so a
-    #: dead connection is found by the 30 s mark at the latest.
+    #: dead connection is found by the 30 s mark at the latest. The watchdog pings at least
+    #: every half ``silence_timeout`` as well: 15 s with the default 30.
     ping_interval = 20.0
     max_connection_lifetime = None
 
@@ -139,6 +148,20 @@ class Okx(Venue):
 
     def ping_message(self, now: float) -> str:
         return "ping"
+
+    def url_warning(self, url: str) -> str | None:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:  # a malformed port: the connection attempt will say so
+            return None
+        host = parts.hostname or ""
+        if port == RETIRED_PORT and (host == "okx.com" or host.endswith(".okx.com")):
+            return (
+                f"OKX stopped accepting connections on port {RETIRED_PORT} on 2026-10-31; "
+                f"use the default port 443, e.g. {self.default_url}"
+            )
+        return None
 
     def _next_id(self) -> str:
         """Request ids: decimal strings counting up from 1 (OKX allows 32 alphanumerics)."""
@@ -238,8 +261,9 @@ def _is_bbo_arg(arg: Any) -> bool:
 
 
 def _ack(arg: Any) -> ParseResult:
-    """One ack per arg. An ack naming no instrument confirms its request as a whole; an ack
-    for another channel is not ours to count (we subscribe to nothing else)."""
+    """One ack per arg. An ack naming no instrument is counted as one answer without naming
+    what it accepted; an ack for another channel is not ours to count (we subscribe to nothing
+    else)."""
     if arg is None:
         return SubscribeResult(accepted=[], rejected=[])
     if not isinstance(arg, dict):
