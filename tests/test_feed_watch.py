@@ -53,7 +53,11 @@ async def test_a_pair_that_stops_quoting_is_reported_once_then_resumes(logs: Log
         await _checked(watch, lambda: events(logs, "pair_silent"), "the silent pair")
         symbol = _symbol(manager, "gateio", quiet)
         [silent] = events(logs, "pair_silent")
-        assert (silent["exchange"], silent["symbol"]) == ("gateio", symbol)
+        assert (silent["exchange"], silent["symbol"], silent["pair"]) == (
+            "gateio",
+            symbol,
+            str(quiet),
+        )
         assert silent["log_level"] == "warning" and silent["silent_s"] >= 1.0
         assert watch.silent_pairs() == {"mexc": [], "gateio": [symbol]}
         for _ in range(5):  # reported once, not on every check
@@ -62,7 +66,11 @@ async def test_a_pair_that_stops_quoting_is_reported_once_then_resumes(logs: Log
         gate.release(quiet)
         await _checked(watch, lambda: events(logs, "pair_resumed"), "the pair resuming")
         [resumed] = events(logs, "pair_resumed")
-        assert (resumed["exchange"], resumed["symbol"]) == ("gateio", symbol)
+        assert (resumed["exchange"], resumed["symbol"], resumed["pair"]) == (
+            "gateio",
+            symbol,
+            str(quiet),
+        )
         assert resumed["silent_s"] >= 1.0
         assert watch.silent_pairs() == {"mexc": [], "gateio": []}
 

@@ -121,17 +121,18 @@ class FeedWatch:
 
     def _went_silent(self, vf: VenueFeed, p: int, silent_s: float, never: bool) -> None:
         symbol = vf.symbol_of[p]
+        pair = str(self._manager.cache.pairs[p])
         what = "has not quoted since it was subscribed" if never else "stopped quoting"
         self._log.warning(
             "pair_silent",
             exchange=vf.name,
             symbol=symbol,
+            pair=pair,
             silent_s=round(silent_s, 1),
             summary=f"{vf.venue.display_name}: {symbol} {what} {silent_s:.0f} s ago while "
             "its connection delivers other pairs",
         )
         if self.alerts is not None:
-            pair = str(self._manager.cache.pairs[p])
             self.alerts.publish(PairSilent(vf.name, pair, round(silent_s, 1)))
 
     def _resumed(self, vf: VenueFeed, p: int, silent_s: float) -> None:
@@ -140,6 +141,7 @@ class FeedWatch:
             "pair_resumed",
             exchange=vf.name,
             symbol=symbol,
+            pair=str(self._manager.cache.pairs[p]),
             silent_s=round(silent_s, 1),
             summary=f"{vf.venue.display_name}: {symbol} quotes again",
         )
