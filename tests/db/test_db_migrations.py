@@ -133,6 +133,20 @@ async def test_failed_migration_rolls_back_and_releases_lock(pg_database, tmp_pa
         await conn.close()
 
 
+async def test_a_slow_migration_outlives_the_connections_command_timeout(
+    pg_database, tmp_path
+) -> None:
+    """An index build over a big table (005) takes longer than the writer's command_timeout;
+    the migration must finish, not be cancelled and start over at every connect."""
+    (tmp_path / "001_slow.sql").write_text("SELECT pg_sleep(1.0); CREATE TABLE slow (x int);")
+    conn = await asyncpg.connect(pg_database.dsn, command_timeout=0.3)
+    try:
+        assert await apply_migrations(conn, tmp_path) == ["001_slow"]
+        assert await conn.fetchval("SELECT to_regclass('slow') IS NOT NULL")
+    finally:
+        await conn.close()
+
+
 def test_default_dir_independent_of_cwd(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv(MIGRATIONS_DIR_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
