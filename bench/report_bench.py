@@ -1,4 +1,4 @@
-"""Case 9, run on its own (``python -m bench report``): ``--report`` over a big table.
+"""Case 10, run on its own (``python -m bench report``): ``--report`` over a big table.
 
 Fills ``book_ticker_snapshots`` with at least 10 million synthetic rows (60 pairs x 2 venues
 x 86,400 one-second ticks, minus two planted outages), generated inside PostgreSQL with
@@ -283,7 +283,7 @@ async def run_case(s: ReportSettings, dsn: str, log: Any) -> CaseResult:
     notes.append("Plans (EXPLAIN ANALYZE, TIMING OFF; `a <- b`: a reads from b):")
     notes += [f"  {plan}" for plan in plans]
     return CaseResult(
-        title="9. --report over a big table",
+        title="10. --report over a big table",
         description="",
         headers=["window", "rows in window", "seconds", "min-max", "rows/s", "prices from"],
         rows=rows,

@@ -18,6 +18,10 @@ log = structlog.get_logger(__name__)
 #: advisory lock key shared by every process migrating this schema ("cex_arb!")
 MIGRATION_LOCK_KEY = 0x6365785F61726221
 MIGRATIONS_DIR_ENV = "CEX_MIGRATIONS_DIR"
+#: seconds one migration file may take, whatever the connection's ``command_timeout`` (the
+#: writer's is 30 s): building an index over every stored row (005) takes minutes on a big
+#: database, and a cancelled migration would only start over at the next connect
+MIGRATION_TIMEOUT = 3600.0
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -90,7 +94,7 @@ async def _apply(
                 continue
             sql = path.read_text(encoding="utf-8")
             async with conn.transaction():
-                await conn.execute(sql)
+                await conn.execute(sql, timeout=MIGRATION_TIMEOUT)
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
             log.info("migration_applied", version=version, summary=f"applied migration {version}")
             applied.append(version)

@@ -83,7 +83,11 @@ async def test_table_shape(pg_database) -> None:
             "CREATE UNIQUE INDEX book_ticker_snapshots_key ON ONLY public.book_ticker_snapshots "
             'USING btree (exchange, symbol_base, symbol_quote, "timestamp")'
         ]
-        assert any(d.endswith('USING btree ("timestamp")') for d in indexes.values())
+        # time ranges, and the report's ticks per venue as an index-only scan (migration 005)
+        assert indexes["book_ticker_snapshots_timestamp_exchange_idx"].endswith(
+            'USING btree ("timestamp", exchange)'
+        )
+        assert "book_ticker_snapshots_timestamp_idx" not in indexes
     finally:
         await conn.close()
 
@@ -125,6 +129,20 @@ async def test_failed_migration_rolls_back_and_releases_lock(pg_database, tmp_pa
             assert await apply_migrations(other, tmp_path, lock_timeout=2) == ["002_bad"]
         finally:
             await other.close()
+    finally:
+        await conn.close()
+
+
+async def test_a_slow_migration_outlives_the_connections_command_timeout(
+    pg_database, tmp_path
+) -> None:
+    """An index build over a big table (005) takes longer than the writer's command_timeout;
+    the migration must finish, not be cancelled and start over at every connect."""
+    (tmp_path / "001_slow.sql").write_text("SELECT pg_sleep(1.0); CREATE TABLE slow (x int);")
+    conn = await asyncpg.connect(pg_database.dsn, command_timeout=0.3)
+    try:
+        assert await apply_migrations(conn, tmp_path) == ["001_slow"]
+        assert await conn.fetchval("SELECT to_regclass('slow') IS NOT NULL")
     finally:
         await conn.close()
 
