@@ -108,11 +108,14 @@ alerts: {extra.get("alerts", "{}")}
     return load_config(path, env={})
 
 
-def plant_gap(sim: Simulator, pair: Pair, above: float = 1.08) -> str:
+async def plant_gap(sim: Simulator, pair: Pair, above: float = 1.08) -> str:
     """Hold Gate.io's bid for ``pair`` ``above`` times MEXC's last ask (1.08: about 7.75 % net
-    of both default fees) until ``sim.venues["gateio"].release(pair)``; returns that bid."""
-    last = sim.venues["mexc"].last_sent(pair)
-    assert last is not None, f"MEXC has not quoted {pair} yet"
+    of both default fees) until ``sim.venues["gateio"].release(pair)``; returns that bid.
+    Waits for MEXC's first quote of ``pair`` (a flowing feed may not have sent it yet)."""
+    mexc = sim.venues["mexc"]
+    await wait_until(lambda: mexc.last_sent(pair) is not None, what=f"MEXC quoting {pair}")
+    last = mexc.last_sent(pair)
+    assert last is not None
     ask = float(last["ask"])
     bid = f"{ask * above:.6g}"
     sim.venues["gateio"].set_quote(pair, bid, "2.5", f"{ask * above * 1.001:.6g}", "3", hold=True)

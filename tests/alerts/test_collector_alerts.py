@@ -53,7 +53,7 @@ async def test_a_planted_gap_and_a_venue_outage_reach_the_target_without_delayin
             missed_before = collector.scheduler.stats.missed
 
             gate = sim.venues["gateio"]
-            bid = plant_gap(sim, sol)
+            bid = await plant_gap(sim, sol)
             await wait_until(lambda: good.got("SOL/USDT: buy MEXC"), what="the open")
             gate.release(sol)
             await wait_until(

@@ -94,7 +94,7 @@ async def test_the_dashboard_fills_updates_live_and_shows_a_planted_opportunity(
                 )
                 assert loads == []
                 # a planted gap: Gate.io bids 8 % above MEXC's ask
-                plant_gap(sim, sol)
+                await plant_gap(sim, sol)
                 row = f"#open tr[data-key='{sol} mexc gateio']"
                 await page.wait_for_selector(row, timeout=10_000)
                 net = await page.text_content(f"{row} td.net")
