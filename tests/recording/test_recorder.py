@@ -30,7 +30,7 @@ from data_collector.recording.format import (
 from data_collector.recording.reader import read_records, venue_files
 from data_collector.recording.recorder import Recorder
 from data_collector.simulator import Simulator, pairs_for
-from tests.helpers import Log, events, wait_for_ticks, wait_until
+from tests.helpers import Log, events, wait_until
 
 PAIRS = pairs_for(2)
 
@@ -89,8 +89,9 @@ async def collect_with(config: Config, logs: Log) -> None:
         assert await collector.manager.wait_until_flowing(15)
         await wait_until(lambda: events(logs, "recording_failed"), what="recording_failed")
         rows = collector.scheduler.stats.rows
-        await wait_for_ticks(collector, 2)
-        assert collector.scheduler.stats.rows >= rows + 2 * 2 * len(PAIRS)
+        # two more ticks' worth of rows (a pair may not have quoted yet on the first tick)
+        target = rows + 2 * 2 * len(PAIRS)
+        await wait_until(lambda: collector.scheduler.stats.rows >= target, what="rows captured")
     finally:
         collector.stop()
         await collector.close()
