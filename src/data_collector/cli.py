@@ -269,7 +269,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def check_flags(args: argparse.Namespace) -> None:
     """Flags that make no sense together: one :class:`ConfigError` line."""
-    _check_collecting_flags(args)
+    command = _one_shot_command(args)
+    if command is not None:  # it collects nothing: flags that shape a collection are refused
+        for flag, given in (
+            ("--simulate", args.simulate),
+            ("--record", args.record is not None),
+            ("--duration", args.duration is not None),
+        ):
+            if given:
+                raise ConfigError(f"{flag}: only when collecting, not with {command}")
     if args.replay is None:
         for flag, value in (
             ("--from", args.start),
@@ -282,37 +290,26 @@ def check_flags(args: argparse.Namespace) -> None:
         return
     for flag, given in (
         ("--simulate", args.simulate),
-        ("--record", args.record),
-        ("--status", args.status),
-        ("--test-alerts", args.test_alerts),
-        ("--archive", args.archive),
-        ("--query", args.query is not None),
-        ("--report", args.report),
+        ("--record", args.record is not None),
+        (command, command is not None),
     ):
         if given:
             raise ConfigError(f"--replay: cannot be combined with {flag}")
 
 
-def _check_collecting_flags(args: argparse.Namespace) -> None:
-    """A one-shot command (--status, --report, ...) collects nothing: flags that shape a
-    collection are refused rather than silently ignored."""
-    commands = (
+def _one_shot_command(args: argparse.Namespace) -> str | None:
+    """The one-shot command given (--status, --report, ...; argparse lets only one through),
+    or None when the run collects."""
+    for flag, given in (
         ("--status", args.status),
         ("--report", args.report),
         ("--archive", args.archive),
         ("--query", args.query is not None),
         ("--test-alerts", args.test_alerts),
-    )
-    command = next((flag for flag, given in commands if given), None)
-    if command is None:
-        return
-    for flag, given in (
-        ("--simulate", args.simulate),
-        ("--record", args.record is not None),
-        ("--duration", args.duration is not None),
     ):
         if given:
-            raise ConfigError(f"{flag}: only when collecting, not with {command}")
+            return flag
+    return None
 
 
 def _replay_options(args: argparse.Namespace, config: Config) -> ReplayOptions | None:
